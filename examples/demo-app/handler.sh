@@ -1,0 +1,102 @@
+# shipit demo app: one HTTP/1.x request per run. busybox nc -ll forks this
+# script per connection with the socket as stdin/stdout.
+#   /, /version   200 "version=$APP_VERSION host=<hostname>"
+#   /healthz      200 "ok", or 500 when UNHEALTHY=1
+#   /slow?N       sleeps N seconds (default 1; integer or decimal), then 200
+#   /status?CODE  answers with status CODE (200..599)
+#   anything else 404
+CR="$(printf '\r')"
+VERSION="${APP_VERSION:-unknown}"
+
+# respond CODE BODY: writes a complete response (BODY gets a trailing newline).
+respond() {
+  code=$1
+  body=$2
+  case $code in
+    200) reason=OK ;; 201) reason=Created ;; 202) reason=Accepted ;;
+    204) reason='No Content' ;; 301) reason='Moved Permanently' ;; 302) reason=Found ;;
+    304) reason='Not Modified' ;; 400) reason='Bad Request' ;; 401) reason=Unauthorized ;;
+    403) reason=Forbidden ;; 404) reason='Not Found' ;; 405) reason='Method Not Allowed' ;;
+    408) reason='Request Timeout' ;; 409) reason=Conflict ;; 413) reason='Payload Too Large' ;;
+    429) reason='Too Many Requests' ;; 500) reason='Internal Server Error' ;;
+    501) reason='Not Implemented' ;; 502) reason='Bad Gateway' ;;
+    503) reason='Service Unavailable' ;; 504) reason='Gateway Timeout' ;;
+    *) reason=Status ;;
+  esac
+  case $code in
+    204 | 304) body= ;; # these statuses never carry a body
+    *) body="$body
+" ;;
+  esac
+  # ${#body} counts characters; every body here is ASCII, so that is bytes.
+  len=${#body}
+  [ "$method" = HEAD ] && body=
+  printf 'HTTP/1.1 %s %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %s\r\nX-App-Version: %s\r\nConnection: close\r\n\r\n%s' \
+    "$code" "$reason" "$len" "$VERSION" "$body"
+  exit 0
+}
+
+# Request line. A connection that closes or stays silent (e.g. a TCP probe)
+# gets nothing back.
+method=
+IFS=' ' read -r -t 30 method target proto || [ -n "$method" ] || exit 0
+target="${target%"$CR"}"
+proto="${proto%"$CR"}"
+[ -n "$method" ] && [ -n "$target" ] || respond 400 "bad request line"
+
+# Headers, up to the blank line.
+clen=0
+expect=
+while IFS= read -r -t 30 line; do
+  line="${line%"$CR"}"
+  [ -z "$line" ] && break
+  value="${line#*:}"
+  value="${value#"${value%%[! ]*}"}" # trim leading blanks
+  case $line in
+    [Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Ll][Ee][Nn][Gg][Tt][Hh]:*) clen="$value" ;;
+    [Ee][Xx][Pp][Ee][Cc][Tt]:*) expect="$value" ;;
+  esac
+done
+
+# Drain the body so closing the socket does not reset the connection
+# (ash's `read -n` is not portable; head -c stops after exactly N bytes).
+case $clen in
+  '' | *[!0-9]*) respond 400 "bad Content-Length: $clen" ;;
+esac
+if [ "$clen" -gt 0 ]; then
+  case $expect in
+    100-[Cc]ontinue) printf 'HTTP/1.1 100 Continue\r\n\r\n' ;;
+  esac
+  head -c "$clen" >/dev/null
+fi
+
+path="${target%%\?*}"
+query=
+case $target in *\?*) query="${target#*\?}" ;; esac
+
+case $path in
+  / | /version)
+    respond 200 "version=$VERSION host=${APP_HOST:-$(hostname)}"
+    ;;
+  /healthz)
+    if [ "$UNHEALTHY" = 1 ]; then
+      respond 500 "unhealthy: UNHEALTHY=1 is set"
+    fi
+    respond 200 ok
+    ;;
+  /slow)
+    n="${query:-1}"
+    case $n in
+      '' | *[!0-9.]* | *.*.* | .) respond 400 "slow: expected seconds like 2 or 0.5, got $n" ;;
+    esac
+    sleep "$n"
+    respond 200 "slow $n version=$VERSION"
+    ;;
+  /status)
+    case $query in
+      [2-5][0-9][0-9]) respond "$query" "status $query version=$VERSION" ;;
+    esac
+    respond 400 "status: expected a code 200..599, got $query"
+    ;;
+esac
+respond 404 "not found: $path"

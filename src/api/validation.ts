@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import type { ServiceSpec } from '../domain/types';
+import { usageError } from '../domain/errors';
+
+const name = z.string().regex(/^[a-z0-9-]{1,32}$/);
+const ms = z.number().int().min(0);
+
+/** The normalised service settings the CLI sends with a deploy (from shipit.yml + flags). */
+export const serviceSpecSchema = z.strictObject({
+  name,
+  image: z.string().min(1).max(512),
+  port: z.number().int().min(1).max(65535),
+  hosts: z.array(z.string().min(1)).min(1),
+  replicas: z.number().int().min(1).max(1000),
+  env: z.record(z.string(), z.string()),
+  command: z.array(z.string()).optional(),
+  resources: z
+    .strictObject({ memoryBytes: z.number().int().positive().optional(), cpus: z.number().positive().optional() })
+    .optional(),
+  healthcheck: z.strictObject({
+    path: z.string().startsWith('/').optional(),
+    tcp: z.boolean().optional(),
+    intervalMs: ms.min(10),
+    timeoutMs: ms.min(1),
+    healthyThreshold: z.number().int().min(1),
+    unhealthyThreshold: z.number().int().min(1),
+  }),
+  deploy: z.strictObject({
+    strategy: z.enum(['rolling', 'blue-green', 'canary', 'rainbow']),
+    deployTimeoutMs: ms.min(1),
+    drainTimeoutMs: ms,
+    keepPreviousMs: ms,
+  }),
+}) satisfies z.ZodType<ServiceSpec>;
+
+export const deployBodySchema = z.strictObject({
+  spec: serviceSpecSchema,
+  dryRun: z.boolean().optional(),
+});
+
+export const rollbackBodySchema = z.strictObject({
+  to: z.number().int().min(1).optional(),
+  dryRun: z.boolean().optional(),
+});
+
+export const shutdownBodySchema = z.strictObject({ remove: z.boolean().optional() });
+
+/** Parses a request body, or throws a usage error naming each bad field. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  throw usageError(`invalid request: ${problems.join('; ')}`);
+}

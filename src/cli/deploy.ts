@@ -1,0 +1,85 @@
+import type { Argv } from 'yargs';
+import type { ServiceSpec } from '../domain/types';
+import { usageError } from '../domain/errors';
+import { parseDuration, pickService } from '../config';
+import { stream } from './client';
+import { config, endpoint, type GlobalArgs } from './context';
+import { duration, makeOut, type Out } from './render';
+
+interface DeployArgs extends GlobalArgs {
+  service?: string;
+  image?: string;
+  strategy?: string;
+  env?: string[];
+  wait: boolean;
+  timeout?: string;
+  dryRun?: boolean;
+}
+
+/** The service's settings as shipit.yml says now, with the command's flags on top. */
+export function specFromArgs(base: ServiceSpec, a: DeployArgs): ServiceSpec {
+  const spec: ServiceSpec = structuredClone(base);
+  if (a.image) spec.image = a.image;
+  if (a.strategy) spec.deploy.strategy = a.strategy as ServiceSpec['deploy']['strategy'];
+  for (const kv of a.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw usageError(`--env ${kv}: expected KEY=VALUE`);
+    spec.env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  if (a.timeout) {
+    try {
+      spec.deploy.deployTimeoutMs = parseDuration(a.timeout);
+    } catch {
+      throw usageError(`--timeout: expected a duration like "60s", got "${a.timeout}"`);
+    }
+  }
+  return spec;
+}
+
+/** Prints one deploy/rollback event: a plain line, or the NDJSON event itself. */
+export function printEvent(out: Out, e: Record<string, unknown>): void {
+  if (out.json) return out.data(e);
+  const msg = String(e.message ?? '');
+  if (e.type === 'plan') return out.line(msg);
+  if (e.type === 'step') return out.line(`→ ${msg}${e.data && (e.data as { cause?: string }).cause ? `  (${(e.data as { cause: string }).cause})` : ''}`);
+  if (e.type === 'step-done') return;
+  if (e.type === 'failed') return out.err(`✗ ${msg}`);
+  out.line(`  ${msg}`);
+}
+
+export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'deploy [service]',
+    'create a release from shipit.yml (as it is now) and roll it out',
+    (c) =>
+      c
+        .positional('service', { type: 'string', describe: 'service name (optional with one service)' })
+        .option('image', { type: 'string', describe: 'image to deploy instead of the configured one' })
+        .option('strategy', { type: 'string', choices: ['rolling', 'blue-green', 'canary', 'rainbow'] })
+        .option('env', { type: 'string', array: true, describe: 'KEY=VALUE, repeatable' })
+        .option('wait', { type: 'boolean', default: true, describe: 'wait until live or failed (--no-wait returns once started)' })
+        .option('timeout', { type: 'string', describe: 'deployTimeout for this release, e.g. 90s' })
+        .option('dry-run', { type: 'boolean', describe: 'print the plan, change nothing' })
+        .example('$0 deploy web --image demo-web:v2', 'blue/green deploy of a new image')
+        .example('$0 deploy --dry-run', 'print what a deploy would do'),
+    async (a) => {
+      const args = a as unknown as DeployArgs;
+      const out = makeOut(!!args.json);
+      const cfg = config(args);
+      const spec = specFromArgs(pickService(cfg, args.service), args);
+      const result = await stream<{ release: number; plan: string; dryRun: boolean; durationMs: number }>(
+        endpoint(cfg),
+        `/v1/services/${spec.name}/deploy`,
+        { spec, dryRun: !!args.dryRun },
+        (e) => {
+          printEvent(out, e);
+          if (!args.wait && e.type === 'plan') return false;
+        },
+      );
+      if (!result) return out.line(`deploy of ${spec.name} started (not waiting)`);
+      if (out.json) return out.data({ type: 'result', result });
+      if (result.dryRun) return out.line(result.plan);
+      out.line(`✓ ${spec.name} r${result.release} (${spec.image}) is live in ${duration(result.durationMs)}`);
+    },
+  );
+}

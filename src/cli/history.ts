@@ -1,0 +1,39 @@
+import type { Argv } from 'yargs';
+import { call } from './client';
+import { config, endpoint, type GlobalArgs } from './context';
+import { duration, makeOut, table, when } from './render';
+
+interface Release {
+  number: number;
+  image: string;
+  strategy: string;
+  status: string;
+  result: string | null;
+  reason: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+}
+
+export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'history [service]',
+    'releases: number, image, strategy, result, started, duration',
+    (c) => c.positional('service', { type: 'string' }).option('n', { type: 'number', default: 20, describe: 'how many' }).example('$0 history web', ''),
+    async (a) => {
+      const out = makeOut(!!a.json);
+      const cfg = config(a);
+      const svc = (a.service as string | undefined) ?? (Object.keys(cfg.services).length === 1 ? Object.keys(cfg.services)[0] : undefined);
+      const q = new URLSearchParams({ limit: String(a.n) });
+      if (svc) q.set('service', svc);
+      const { releases } = await call<{ releases: (Release & { service?: string })[] }>(endpoint(cfg), 'GET', `/v1/releases?${q}`);
+      if (out.json) return out.data({ releases });
+      if (!releases.length) return out.line('no releases yet');
+      out.line(
+        table([
+          ['release', 'image', 'strategy', 'status', 'result', 'started', 'duration', 'reason'],
+          ...releases.map((r) => [`r${r.number}`, r.image, r.strategy, r.status, r.result, when(r.startedAt), duration(r.finishedAt ? r.finishedAt - r.startedAt : null), r.reason]),
+        ]),
+      );
+    },
+  );
+}

@@ -1,0 +1,49 @@
+import yargs, { type Argv } from 'yargs';
+import { isShipitError } from '../domain/errors';
+import type { GlobalArgs } from './context';
+import * as init from './init';
+import * as schema from './schema';
+import * as up from './up';
+import * as down from './down';
+import * as deploy from './deploy';
+import * as rollback from './rollback';
+import * as status from './status';
+import * as history from './history';
+
+/** Runs the CLI and returns the exit code (SPEC §3); the only place errors become codes. */
+export async function main(argv: string[]): Promise<number> {
+  let usageFailure: string | null = null;
+  let y = yargs(argv)
+    .scriptName('shipit')
+    .option('config', { type: 'string', global: true, describe: 'path to shipit.yml (or SHIPIT_CONFIG)' })
+    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' }) as unknown as Argv<GlobalArgs>;
+  for (const c of [init, schema, up, down, deploy, rollback, status, history]) y = c.register(y);
+  y = y
+    .demandCommand(1, 'name a command')
+    .recommendCommands()
+    .strict()
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((msg: string, err: Error) => {
+      if (err) throw err;
+      usageFailure = msg;
+    });
+  try {
+    await y.parseAsync();
+  } catch (err) {
+    if (isShipitError(err)) {
+      const asJson = argv.includes('--json');
+      if (asJson) process.stdout.write(`${JSON.stringify({ type: 'error', ...err.toJSON(), exitCode: err.exitCode })}\n`);
+      process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
+      return err.exitCode;
+    }
+    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+  if (usageFailure) {
+    process.stderr.write(`error: ${usageFailure}\nrun shipit --help for usage\n`);
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+import type { Argv } from 'yargs';
+import { pickService } from '../config';
+import { stream } from './client';
+import { config, endpoint, type GlobalArgs } from './context';
+import { duration, makeOut } from './render';
+import { printEvent } from './deploy';
+
+export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'rollback [service]',
+    'make the previous live release (or release N) live again',
+    (c) =>
+      c
+        .positional('service', { type: 'string' })
+        .option('to', { type: 'number', describe: 'release number to return to' })
+        .option('dry-run', { type: 'boolean' })
+        .example('$0 rollback web', 'flip back to the previous release (kept running for keepPrevious)')
+        .example('$0 rollback web --to 3', 'bring release 3 back'),
+    async (a) => {
+      const out = makeOut(!!a.json);
+      const cfg = config(a);
+      const name = (a.service as string | undefined) ?? pickService(cfg).name;
+      const result = await stream<{ release: number; plan: string; dryRun: boolean; durationMs: number }>(
+        endpoint(cfg),
+        `/v1/services/${name}/rollback`,
+        { ...(a.to !== undefined ? { to: a.to } : {}), dryRun: !!a.dryRun },
+        (e) => printEvent(out, e),
+      );
+      if (!result) return;
+      if (out.json) return out.data({ type: 'result', result });
+      if (result.dryRun) return out.line(result.plan);
+      out.line(`✓ ${name} r${result.release} is live again in ${duration(result.durationMs)}`);
+    },
+  );
+}

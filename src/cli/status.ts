@@ -1,0 +1,43 @@
+import type { Argv } from 'yargs';
+import { call } from './client';
+import { config, endpoint, type GlobalArgs } from './context';
+import { makeOut, table } from './render';
+
+interface Status {
+  project: string;
+  pid: number;
+  proxy: { host: string; port: number };
+  ready: boolean;
+  services: {
+    name: string;
+    hosts: string[];
+    busy: string | null;
+    releases: { number: number; image: string; status: string; weight: number; replicas: number }[];
+    targets: { name: string; release: number; address: string; healthy: boolean; draining: boolean; inflight: number }[];
+  }[];
+}
+
+export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'status [service]',
+    'services, releases, replicas, health, traffic weights',
+    (c) => c.positional('service', { type: 'string' }).example('$0 status web', 'one service'),
+    async (a) => {
+      const out = makeOut(!!a.json);
+      const cfg = config(a);
+      const q = a.service ? `?service=${encodeURIComponent(String(a.service))}` : '';
+      const s = await call<Status>(endpoint(cfg), 'GET', `/v1/status${q}`);
+      if (out.json) return out.data(s);
+      out.line(`project ${s.project}  daemon pid ${s.pid}  proxy ${s.proxy.host}:${s.proxy.port}${s.ready ? '' : '  (starting)'}`);
+      for (const svc of s.services) {
+        out.line(`\n${svc.name}  hosts ${svc.hosts.join(', ')}${svc.busy ? `  [${svc.busy} in progress]` : ''}`);
+        if (!svc.releases.length) out.line('  no release');
+        else out.line(table([['  release', 'status', 'weight', 'replicas', 'image'], ...svc.releases.map((r) => [`  r${r.number}`, r.status, `${r.weight}%`, r.replicas, r.image])]));
+        const routed = svc.targets.filter((t) => !t.draining);
+        if (routed.length) {
+          out.line(table([['  container', 'release', 'address', 'health', 'in-flight'], ...routed.map((t) => [`  ${t.name}`, `r${t.release}`, t.address, t.healthy ? 'healthy' : 'UNHEALTHY', t.inflight])]));
+        }
+      }
+    },
+  );
+}

@@ -1,0 +1,246 @@
+// Composition root: the only place that wires real adapters together.
+import fs from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { LoadedConfig } from './config';
+import type { DeployEvent, ReleaseRecord } from './domain/types';
+import { ShipitError, usageError } from './domain/errors';
+import { systemClock } from './ports/clock';
+import type { ContainerRuntime } from './ports/runtime';
+import { DockerRuntime } from './docker/runtime';
+import { SqliteStore } from './store/sqlite';
+import { ProxyRouter } from './proxy/router';
+import { ProxyServer } from './proxy/server';
+import { HealthMonitor } from './health/monitor';
+import { probe } from './health/probe';
+import { Routes } from './engine/routes';
+import { Executor } from './engine/executor';
+import { ServiceLocks } from './engine/locks';
+import { Retirer } from './engine/retirer';
+import { Deployer } from './engine/deployer';
+import { reconcile } from './engine/reconcile';
+import { ApiServer, type ControlPlane } from './api/server';
+import { ensureToken } from './api/auth';
+
+export interface DaemonFiles {
+  stateDir: string;
+  db: string;
+  token: string;
+  pid: string;
+  log: string;
+  accessLog: string;
+}
+
+export function daemonFiles(cfg: LoadedConfig): DaemonFiles {
+  const d = cfg.stateDir;
+  return {
+    stateDir: d,
+    db: path.join(d, 'state.db'),
+    token: path.join(d, 'token'),
+    pid: path.join(d, 'daemon.pid'),
+    log: path.join(d, 'daemon.log'),
+    accessLog: path.join(d, 'access.log'),
+  };
+}
+
+export interface DaemonOptions {
+  log?: Logger;
+  runtime?: ContainerRuntime;
+}
+
+export class Daemon {
+  private readyFlag = false;
+  private closing: Promise<void> | null = null;
+  private resolveClosed!: () => void;
+  /** Resolves once the daemon has shut down (after `shutdown`). */
+  readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
+
+  private constructor(
+    readonly cfg: LoadedConfig,
+    readonly files: DaemonFiles,
+    readonly log: Logger,
+    readonly store: SqliteStore,
+    readonly runtime: ContainerRuntime,
+    readonly router: ProxyRouter,
+    readonly monitor: HealthMonitor,
+    readonly deployer: Deployer,
+    readonly retirer: Retirer,
+    readonly locks: ServiceLocks,
+    readonly proxy: ProxyServer,
+    readonly api: ApiServer,
+    private readonly accessLog: Logger,
+  ) {}
+
+  get ready(): boolean {
+    return this.readyFlag;
+  }
+
+  static async start(cfg: LoadedConfig, opts: DaemonOptions = {}): Promise<Daemon> {
+    const files = daemonFiles(cfg);
+    fs.mkdirSync(files.stateDir, { recursive: true });
+    const log = opts.log ?? pino({ base: { project: cfg.project } });
+    assertNotRunning(files.pid);
+    const runtime = opts.runtime ?? new DockerRuntime();
+    await runtime.ping();
+    const store = SqliteStore.open(files.db);
+    const token = ensureToken(files.token);
+    const clock = systemClock;
+    const router = new ProxyRouter(clock);
+    const monitor = new HealthMonitor(probe, (id, healthy) => router.setHealth(id, healthy), log.child({ part: 'health' }));
+    const routes = new Routes(router, monitor);
+    const project = cfg.project;
+    const executor = new Executor({ project, runtime, router, routes, store, probe, clock, log });
+    const locks = new ServiceLocks();
+    const retirer = new Retirer({ store, clock, executor, locks, log });
+    const deployer = new Deployer({ project, store, runtime, clock, executor, locks, retirer, log });
+    const accessLog = pino({ base: null }, pino.destination({ dest: files.accessLog, sync: false, mkdir: true }));
+    const proxy = new ProxyServer(router, {
+      upstreamTimeoutMs: cfg.proxy.upstreamTimeoutMs,
+      maxBodyBytes: cfg.proxy.maxBodyBytes,
+      accessLog,
+      log: log.child({ part: 'proxy' }),
+    });
+    let daemon: Daemon | null = null;
+    const plane = controlPlane(() => daemon as Daemon);
+    const api = new ApiServer(plane, token, log.child({ part: 'api' }));
+    daemon = new Daemon(cfg, files, log, store, runtime, router, monitor, deployer, retirer, locks, proxy, api, accessLog);
+    try {
+      await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
+        throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
+      });
+      const report = await reconcile({ project, runtime, store, router, routes, retirer, probe, clock, log });
+      log.info(report, 'reconciled');
+      const apiListen = cfg.api.socketPath ? { socketPath: cfg.api.socketPath } : { host: cfg.api.host, port: cfg.api.port };
+      await api.listen(apiListen).catch((e: NodeJS.ErrnoException) => {
+        throw listenError(e, `api.listen ${cfg.api.socketPath ?? `${cfg.api.host}:${cfg.api.port}`}`);
+      });
+      fs.writeFileSync(files.pid, `${process.pid}\n`);
+    } catch (e) {
+      await daemon.shutdown(false);
+      throw e;
+    }
+    return daemon;
+  }
+
+  /** Deploys every configured service that has no live release yet (the `up` promise). */
+  async deployMissing(): Promise<void> {
+    for (const spec of Object.values(this.cfg.services)) {
+      if (this.store.releasesWithStatus(['live'], spec.name).length) continue;
+      try {
+        const r = await this.deployer.deploy(spec, {}, () => {});
+        this.log.info({ service: spec.name, release: r.release }, 'initial deploy done');
+      } catch (e) {
+        this.log.error({ service: spec.name, err: (e as Error).message }, 'initial deploy failed');
+      }
+    }
+    this.readyFlag = true;
+  }
+
+  markReady(): void {
+    this.readyFlag = true;
+  }
+
+  shutdown(remove: boolean): Promise<void> {
+    if (!this.closing) this.closing = this.doShutdown(remove);
+    return this.closing;
+  }
+
+  private async doShutdown(remove: boolean): Promise<void> {
+    this.log.info({ remove }, 'shutting down');
+    this.retirer.stop();
+    this.monitor.stop();
+    await this.api.close().catch(() => {});
+    await this.proxy.close().catch(() => {});
+    if (remove) {
+      const all = await this.runtime.list({ project: this.cfg.project }).catch(() => []);
+      await Promise.all(all.map((c) => this.runtime.remove(c.id).catch(() => {})));
+      await this.runtime.removeNetwork(this.cfg.project).catch(() => {});
+      const now = Date.now();
+      for (const r of this.store.releasesWithStatus(['live', 'previous', 'deploying'])) {
+        this.store.updateRelease(r.service, r.number, { status: 'retired', ...(r.status === 'deploying' ? { result: 'interrupted', finishedAt: now } : {}) });
+      }
+    }
+    this.accessLog.flush();
+    this.store.close();
+    try {
+      if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid)) fs.unlinkSync(this.files.pid);
+    } catch {
+      /* no pid file: nothing to clean */
+    }
+    this.resolveClosed();
+  }
+
+  status(service?: string): unknown {
+    const names = new Set<string>([...Object.keys(this.cfg.services), ...this.store.listReleases(undefined, 1000).map((r) => r.service)]);
+    const services = [...names]
+      .filter((n) => !service || n === service)
+      .sort()
+      .map((name) => {
+        const releases = this.store.releasesWithStatus(['live', 'previous', 'deploying'], name);
+        const weights = this.router.weights(name);
+        return {
+          name,
+          hosts: releases.find((r) => r.status === 'live')?.spec.hosts ?? this.cfg.services[name]?.hosts ?? [],
+          busy: this.locks.holder(name) ?? null,
+          releases: releases.map((r) => ({ ...brief(r), weight: weights[r.number] ?? 0 })),
+          targets: this.router.targets(name),
+        };
+      });
+    if (service && services.length === 0) throw usageError(`no service "${service}"`, `services: ${[...names].join(', ')}`);
+    return {
+      project: this.cfg.project,
+      pid: process.pid,
+      proxy: this.proxy.address(),
+      ready: this.readyFlag,
+      services,
+    };
+  }
+}
+
+function brief(r: ReleaseRecord) {
+  return {
+    number: r.number,
+    image: r.image,
+    strategy: r.strategy,
+    status: r.status,
+    result: r.result,
+    reason: r.reason,
+    replicas: r.replicas,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+function controlPlane(get: () => Daemon): ControlPlane {
+  return {
+    status: (service) => get().status(service),
+    releases: (service, limit) => ({ releases: get().store.listReleases(service, limit).map(brief) }),
+    events: (service, release, limit) => ({ events: get().store.listEvents(service, release, limit ?? 500) }),
+    deploy: (body, _service, sink: (e: DeployEvent) => void) => get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink),
+    rollback: (service, body, sink) => get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
+    shutdown: (remove) => get().shutdown(remove),
+    audit: (action, detail) => get().store.audit('api', action, detail),
+  };
+}
+
+function assertNotRunning(pidFile: string): void {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!pid || pid === process.pid) return;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return; // stale pid file of a daemon that is gone (kill -9)
+  }
+  throw usageError(`a shipit daemon is already running (pid ${pid}, ${pidFile})`, 'stop it with: shipit down');
+}
+
+function listenError(e: NodeJS.ErrnoException, what: string): Error {
+  if (e.code === 'EADDRINUSE') return usageError(`${what}: address already in use`, 'stop whatever listens there, or change the address in shipit.yml');
+  if (e.code === 'EACCES') return usageError(`${what}: permission denied`, 'use a port above 1023, or run as root');
+  return e instanceof ShipitError ? e : usageError(`${what}: ${e.message}`);
+}

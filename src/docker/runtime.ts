@@ -1,0 +1,373 @@
+// The Docker adapter of the ContainerRuntime port. The only module that talks
+// to dockerode: everything else sees ContainerInfo and ShipitErrors.
+
+import Docker from 'dockerode';
+import type { ContainerInfo } from '../domain/types';
+import {
+  failed,
+  isShipitError,
+  notFound,
+  runtimeError,
+  ShipitError,
+  unreachable,
+} from '../domain/errors';
+import type { ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
+import { demuxLogs } from './demux';
+
+export const LABEL = {
+  managed: 'io.shipit.managed',
+  project: 'io.shipit.project',
+  service: 'io.shipit.service',
+  release: 'io.shipit.release',
+  index: 'io.shipit.index',
+  port: 'io.shipit.port',
+} as const;
+
+export interface DockerRuntimeOptions {
+  /** Unix socket of the engine; defaults to DOCKER_HOST (unix://…) or /var/run/docker.sock. */
+  socketPath?: string;
+}
+
+export const networkName = (project: string): string => `${project}_shipit`;
+
+export const containerName = (
+  spec: Pick<ContainerSpec, 'project' | 'service' | 'release' | 'index'>,
+): string => `${spec.project}-${spec.service}-r${spec.release}-${spec.index}`;
+
+export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env.DOCKER_HOST;
+  if (host && host.startsWith('unix://') && host.length > 'unix://'.length) {
+    return host.slice('unix://'.length);
+  }
+  return '/var/run/docker.sock';
+}
+
+interface DockerodeError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: unknown;
+}
+
+function statusOf(e: unknown): number | undefined {
+  return typeof e === 'object' && e !== null ? (e as DockerodeError).statusCode : undefined;
+}
+
+/** Docker's own message ("No such container: …") when it sent one, else the error's. */
+function dockerMessage(e: unknown): string {
+  const err = e as DockerodeError;
+  const json = err?.json;
+  if (
+    json &&
+    typeof json === 'object' &&
+    typeof (json as { message?: unknown }).message === 'string'
+  ) {
+    return (json as { message: string }).message;
+  }
+  if (Buffer.isBuffer(json) && json.length) return json.toString('utf8').trim();
+  if (typeof json === 'string' && json) return json.trim();
+  return err instanceof Error ? err.message : String(e);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly socketPath: string;
+  private readonly docker: Docker;
+  /** Networks this instance created or saw, so start() does not inspect them every time. */
+  private readonly knownNetworks = new Set<string>();
+  /** In-flight ensureNetwork calls, so concurrent starts create a network once. */
+  private readonly ensuring = new Map<string, Promise<void>>();
+
+  constructor(opts: DockerRuntimeOptions = {}) {
+    this.socketPath = opts.socketPath ?? defaultSocketPath();
+    // No `version`: the engine answers with its own API version.
+    this.docker = new Docker({ socketPath: this.socketPath });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (e) {
+      throw this.translate(e);
+    }
+  }
+
+  async ensureNetwork(project: string): Promise<void> {
+    const inflight = this.ensuring.get(project);
+    if (inflight) return inflight;
+    const p = this.doEnsureNetwork(project).finally(() => this.ensuring.delete(project));
+    this.ensuring.set(project, p);
+    return p;
+  }
+
+  private async doEnsureNetwork(project: string): Promise<void> {
+    const name = networkName(project);
+    try {
+      await this.docker.getNetwork(name).inspect();
+      this.knownNetworks.add(project);
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw this.translate(e);
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: { [LABEL.managed]: 'true', [LABEL.project]: project },
+      });
+    } catch (e) {
+      // 409: someone else created it between our inspect and create.
+      if (statusOf(e) !== 409) throw this.translate(e);
+    }
+    this.knownNetworks.add(project);
+  }
+
+  async removeNetwork(project: string): Promise<void> {
+    this.knownNetworks.delete(project);
+    try {
+      await this.docker.getNetwork(networkName(project)).remove();
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      throw this.translate(e);
+    }
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw this.translate(e);
+    }
+  }
+
+  async start(spec: ContainerSpec): Promise<ContainerInfo> {
+    if (!(await this.imageExists(spec.image))) throw imageMissing(spec.image);
+    if (!this.knownNetworks.has(spec.project)) await this.ensureNetwork(spec.project);
+
+    const name = containerName(spec);
+    // A leftover with the same name (crashed daemon, interrupted deploy) is replaced.
+    await this.removeQuietly(name);
+    for (let attempt = 0; ; attempt++) {
+      const retry = attempt < 3;
+      let container: Docker.Container;
+      try {
+        container = await this.docker.createContainer(this.createOptions(name, spec));
+      } catch (e) {
+        const status = statusOf(e);
+        if (status === 409 && retry) {
+          // Name still taken (removal in progress, or a concurrent start): clear it and retry.
+          await sleep(100 * (attempt + 1));
+          await this.removeQuietly(name);
+          continue;
+        }
+        if (status === 404 && isMissingNetwork(e) && retry) {
+          await this.recreateNetwork(spec.project);
+          continue;
+        }
+        if (status === 404 && /image/i.test(dockerMessage(e))) throw imageMissing(spec.image);
+        throw this.translate(e);
+      }
+
+      try {
+        await container.start();
+      } catch (e) {
+        // Start failed (bad command, network gone…): leave nothing half-made behind.
+        await this.removeQuietly(container.id);
+        if (isMissingNetwork(e) && retry) {
+          // The engine accepts a container on a missing network and fails at start:
+          // the network was removed behind our back.
+          await this.recreateNetwork(spec.project);
+          continue;
+        }
+        const t = this.translate(e);
+        if (t.code === 'unreachable') throw t;
+        throw runtimeError(`cannot start container ${name}: ${dockerMessage(e)}`);
+      }
+      const info = await this.inspect(container.id);
+      if (!info) throw runtimeError(`container ${name} disappeared right after it started`);
+      return info;
+    }
+  }
+
+  private async recreateNetwork(project: string): Promise<void> {
+    this.knownNetworks.delete(project);
+    await this.ensureNetwork(project);
+  }
+
+  private createOptions(name: string, spec: ContainerSpec): Docker.ContainerCreateOptions {
+    const labels: Record<string, string> = {
+      ...(spec.labels ?? {}),
+      [LABEL.managed]: 'true',
+      [LABEL.project]: spec.project,
+      [LABEL.service]: spec.service,
+      [LABEL.release]: String(spec.release),
+      [LABEL.index]: String(spec.index),
+      [LABEL.port]: String(spec.port),
+    };
+    const hostConfig: Docker.HostConfig = {
+      RestartPolicy: { Name: 'no' },
+      NetworkMode: networkName(spec.project),
+    };
+    if (spec.memoryBytes !== undefined) hostConfig.Memory = spec.memoryBytes;
+    if (spec.cpus !== undefined) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
+    return {
+      name,
+      Image: spec.image,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      ...(spec.command && spec.command.length ? { Cmd: spec.command } : {}),
+      Labels: labels,
+      ExposedPorts: { [`${spec.port}/tcp`]: {} },
+      HostConfig: hostConfig,
+      NetworkingConfig: {
+        EndpointsConfig: { [networkName(spec.project)]: {} },
+      },
+    };
+  }
+
+  async list(filter: ListFilter): Promise<ContainerInfo[]> {
+    const labels = [`${LABEL.managed}=true`, `${LABEL.project}=${filter.project}`];
+    if (filter.service !== undefined) labels.push(`${LABEL.service}=${filter.service}`);
+    if (filter.release !== undefined) labels.push(`${LABEL.release}=${filter.release}`);
+    let summaries: Docker.ContainerInfo[];
+    try {
+      summaries = await this.docker.listContainers({ all: true, filters: { label: labels } });
+    } catch (e) {
+      throw this.translate(e);
+    }
+    // Inspect each one: the summary lacks the exit code and shows image ids for retagged images.
+    const infos = await Promise.all(summaries.map((s) => this.inspect(s.Id)));
+    return infos.filter((i): i is ContainerInfo => i !== null).sort(byPosition);
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | null> {
+    try {
+      return toContainerInfo(await this.docker.getContainer(id).inspect());
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw this.translate(e);
+    }
+  }
+
+  async stop(id: string, graceMs: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 304 || status === 404) return;
+      throw this.translate(e);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      // 409 "removal already in progress": someone else is doing it.
+      if (statusOf(e) === 409 && /in progress/i.test(dockerMessage(e))) return;
+      throw this.translate(e);
+    }
+  }
+
+  async logs(id: string, tail: number): Promise<string> {
+    try {
+      const container = this.docker.getContainer(id);
+      const tty = (await container.inspect()).Config?.Tty === true;
+      const data: unknown = await container.logs({
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: false,
+        tail: Math.max(0, Math.floor(tail)),
+      });
+      return demuxLogs(toBuffer(data), tty);
+    } catch (e) {
+      if (statusOf(e) === 404) throw notFound(`container ${id} not found`);
+      throw this.translate(e);
+    }
+  }
+
+  private async removeQuietly(idOrName: string): Promise<void> {
+    try {
+      await this.remove(idOrName);
+    } catch {
+      // best effort: the next step reports the real problem
+    }
+  }
+
+  /** Maps a dockerode / socket error to a ShipitError. */
+  private translate(e: unknown): ShipitError {
+    if (isShipitError(e)) return e;
+    const code = (e as DockerodeError)?.code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      return unreachable(
+        `Docker engine not reachable at ${this.socketPath}`,
+        'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
+      );
+    }
+    if (code === 'EACCES') {
+      return unreachable(
+        `permission denied on the Docker socket ${this.socketPath}`,
+        'run as root or add your user to the docker group',
+      );
+    }
+    return runtimeError(dockerMessage(e));
+  }
+}
+
+function isMissingNetwork(e: unknown): boolean {
+  return /network \S+ not found/i.test(dockerMessage(e));
+}
+
+function imageMissing(image: string): ShipitError {
+  return failed(`image "${image}" not found locally`, 'build it or check the tag: docker images');
+}
+
+/** docker-modem parses JSON-looking bodies: turn whatever came back into bytes again. */
+function toBuffer(data: unknown): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data === null || data === undefined) return Buffer.alloc(0);
+  return Buffer.from(JSON.stringify(data), 'utf8');
+}
+
+function byPosition(a: ContainerInfo, b: ContainerInfo): number {
+  return (
+    a.service.localeCompare(b.service) ||
+    a.release - b.release ||
+    a.index - b.index ||
+    a.id.localeCompare(b.id)
+  );
+}
+
+function intLabel(labels: Record<string, string>, key: string): number {
+  const n = Number.parseInt(labels[key] ?? '', 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+export function toContainerInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
+  const labels = c.Config?.Labels ?? {};
+  const project = labels[LABEL.project] ?? '';
+  const running = c.State?.Running === true;
+  const state = c.State?.Status ?? 'unknown';
+  const networks = c.NetworkSettings?.Networks ?? {};
+  const ip = running ? networks[networkName(project)]?.IPAddress || null : null;
+  const exited = !running && (state === 'exited' || state === 'dead');
+  return {
+    id: c.Id,
+    name: (c.Name ?? '').replace(/^\//, ''),
+    project,
+    service: labels[LABEL.service] ?? '',
+    release: intLabel(labels, LABEL.release),
+    index: intLabel(labels, LABEL.index),
+    image: c.Config?.Image ?? c.Image,
+    running,
+    state,
+    ip,
+    port: intLabel(labels, LABEL.port),
+    exitCode: exited ? (c.State?.ExitCode ?? null) : null,
+  };
+}

@@ -1,0 +1,134 @@
+// Core value types shared by every layer. Pure data: no I/O, no imports.
+
+export type StrategyName = 'rolling' | 'blue-green' | 'canary' | 'rainbow';
+
+/**
+ * deploying: containers being started / checked; live: serving traffic;
+ * previous: kept running out of routing for instant rollback; failed: never went live;
+ * retired: containers removed after being live.
+ */
+export type ReleaseStatus = 'deploying' | 'live' | 'previous' | 'failed' | 'retired';
+
+export interface ReleaseRecord {
+  service: string;
+  number: number;
+  image: string;
+  strategy: StrategyName;
+  /** The service settings this release was made from (durations in ms), as JSON. */
+  spec: ServiceSpec;
+  status: ReleaseStatus;
+  replicas: number;
+  startedAt: number;
+  finishedAt: number | null;
+  /** Outcome of the deploy that created it: succeeded | failed | interrupted. */
+  result: string | null;
+  reason: string | null;
+  /** When a previous release stopped serving (ms epoch): keepPrevious counts from here. */
+  demotedAt: number | null;
+}
+
+export interface DeployEvent {
+  service: string;
+  release: number | null;
+  at: number;
+  type: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface HealthcheckSpec {
+  path?: string;
+  tcp?: boolean;
+  intervalMs: number;
+  timeoutMs: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+export interface DeploySpec {
+  strategy: StrategyName;
+  deployTimeoutMs: number;
+  drainTimeoutMs: number;
+  keepPreviousMs: number;
+}
+
+/** One service's settings, normalised (durations in milliseconds, sizes in bytes). */
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  port: number;
+  hosts: string[];
+  replicas: number;
+  env: Record<string, string>;
+  command?: string[];
+  resources?: { memoryBytes?: number; cpus?: number };
+  healthcheck: HealthcheckSpec;
+  deploy: DeploySpec;
+}
+
+/** A container as the runtime reports it. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  project: string;
+  service: string;
+  release: number;
+  index: number;
+  image: string;
+  running: boolean;
+  state: string;
+  /** Address on the project network, or null when not running. */
+  ip: string | null;
+  port: number;
+  exitCode: number | null;
+}
+
+export type Weights = Record<number, number>;
+
+export type Step =
+  | { kind: 'start'; release: number; count: number; cause: string }
+  | { kind: 'wait-healthy'; release: number; timeoutMs: number; quick?: boolean; cause: string }
+  | { kind: 'set-weights'; weights: Weights; cause: string }
+  | { kind: 'drain'; release: number; timeoutMs: number; cause: string }
+  | { kind: 'remove'; release: number; cause: string }
+  | { kind: 'mark'; release: number; status: ReleaseStatus; cause: string };
+
+export interface Plan {
+  service: string;
+  release: number;
+  strategy: StrategyName;
+  steps: Step[];
+  /** Run in order when a step fails: brings users back to what they had. */
+  compensation: Step[];
+}
+
+export function describeStep(s: Step): string {
+  switch (s.kind) {
+    case 'start':
+      return `start ${s.count} container(s) of r${s.release}`;
+    case 'wait-healthy':
+      return `wait until r${s.release} is healthy (${s.quick ? 'one probe each, ' : ''}timeout ${s.timeoutMs}ms)`;
+    case 'set-weights':
+      return `route ${
+        Object.entries(s.weights)
+          .map(([r, w]) => `r${r}=${w}%`)
+          .join(', ') || 'nothing'
+      }`;
+    case 'drain':
+      return `drain r${s.release} (up to ${s.timeoutMs}ms)`;
+    case 'remove':
+      return `stop and remove the containers of r${s.release}`;
+    case 'mark':
+      return `record r${s.release} as ${s.status}`;
+  }
+}
+
+export function formatPlan(plan: Plan): string {
+  const lines = [`plan: ${plan.service} r${plan.release} (${plan.strategy})`];
+  plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${describeStep(s)}  — ${s.cause}`));
+  if (plan.compensation.length) {
+    lines.push('  on failure:');
+    plan.compensation.forEach((s) => lines.push(`   - ${describeStep(s)}  — ${s.cause}`));
+  }
+  return lines.join('\n');
+}

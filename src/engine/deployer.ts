@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { DeployEvent, Plan, ReleaseRecord, ServiceSpec } from '../domain/types';
+import { formatPlan } from '../domain/types';
+import { failed, notFound, usageError } from '../domain/errors';
+import type { StateStore } from '../ports/store';
+import type { ContainerRuntime } from '../ports/runtime';
+import type { Clock } from '../ports/clock';
+import { planBlueGreen } from '../strategies/blue-green';
+import { planRollback } from '../strategies/rollback';
+import type { Observed } from '../strategies/types';
+import type { Executor } from './executor';
+import type { ServiceLocks } from './locks';
+import type { Retirer } from './retirer';
+
+export interface DeployerDeps {
+  project: string;
+  store: StateStore;
+  runtime: ContainerRuntime;
+  clock: Clock;
+  executor: Executor;
+  locks: ServiceLocks;
+  retirer: Retirer;
+  log: Logger;
+}
+
+export type EventSink = (e: DeployEvent) => void;
+
+export interface DeployOutcome {
+  service: string;
+  release: number;
+  plan: string;
+  dryRun: boolean;
+  durationMs: number;
+}
+
+/** observe -> plan (pure) -> execute, under the service's lock, recording every event. */
+export class Deployer {
+  constructor(private readonly d: DeployerDeps) {}
+
+  observe(service: string): Observed {
+    const live = this.d.store.releasesWithStatus(['live'], service)[0] ?? null;
+    const kept = this.d.store.releasesWithStatus(['previous'], service);
+    return { service, live, kept };
+  }
+
+  async deploy(spec: ServiceSpec, opts: { dryRun?: boolean }, sink: EventSink): Promise<DeployOutcome> {
+    const service = spec.name;
+    if (spec.deploy.strategy !== 'blue-green') {
+      throw usageError(
+        `services.${service}.deploy.strategy: "${spec.deploy.strategy}" is not available yet; this version deploys with blue-green`,
+        'use --strategy blue-green',
+      );
+    }
+    const unlock = this.d.locks.acquire(service, 'a deploy');
+    const t0 = this.d.clock.now();
+    try {
+      await this.d.runtime.ping();
+      if (!(await this.d.runtime.imageExists(spec.image))) {
+        throw failed(`image "${spec.image}" not found on the Docker engine; nothing was changed`, 'build or pull it first, or check the tag with: docker images');
+      }
+      const observed = this.observe(service);
+      const number = this.d.store.nextReleaseNumber(service);
+      const plan = planBlueGreen(observed, { release: number, spec });
+      if (opts.dryRun) return this.outcome(plan, true, t0);
+      const specOf = this.specResolver(service, number, spec);
+      this.d.store.insertRelease({
+        service,
+        number,
+        image: spec.image,
+        strategy: spec.deploy.strategy,
+        spec,
+        status: 'deploying',
+        replicas: spec.replicas,
+        startedAt: t0,
+        finishedAt: null,
+        result: null,
+        reason: null,
+        demotedAt: null,
+      });
+      await this.execute(plan, specOf, sink, 'deploy');
+      return this.outcome(plan, false, t0);
+    } finally {
+      unlock();
+    }
+  }
+
+  async rollback(service: string, to: number | undefined, opts: { dryRun?: boolean }, sink: EventSink): Promise<DeployOutcome> {
+    const unlock = this.d.locks.acquire(service, 'a rollback');
+    const t0 = this.d.clock.now();
+    try {
+      const observed = this.observe(service);
+      const target = this.rollbackTarget(service, observed, to);
+      await this.d.runtime.ping();
+      const containers = await this.d.runtime.list({ project: this.d.project, service, release: target.number });
+      const running = containers.length >= 1 && containers.every((c) => c.running);
+      if (!running && containers.length) {
+        // Half-alive release: start it afresh rather than mix states.
+        await Promise.all(containers.map((c) => this.d.runtime.remove(c.id)));
+      }
+      const plan = planRollback(observed, target, running);
+      if (opts.dryRun) return this.outcome(plan, true, t0);
+      const specOf = this.specResolver(service, target.number, target.spec);
+      await this.execute(plan, specOf, sink, 'rollback');
+      return this.outcome(plan, false, t0);
+    } finally {
+      unlock();
+    }
+  }
+
+  private rollbackTarget(service: string, observed: Observed, to: number | undefined): ReleaseRecord {
+    if (to === undefined) {
+      const prev = observed.kept[0] ?? this.d.store.releasesWithStatus(['retired'], service)[0];
+      if (!prev) throw notFound(`${service} has no previous release to roll back to`, 'see shipit history');
+      return prev;
+    }
+    const r = this.d.store.getRelease(service, to);
+    if (!r) throw notFound(`${service} has no release ${to}`, 'see shipit history for the release numbers');
+    if (r.status === 'live') throw usageError(`${service} r${to} is already live`);
+    if (r.result !== 'succeeded') throw usageError(`${service} r${to} never went live (${r.result ?? r.status}): refusing to roll back to it`);
+    return r;
+  }
+
+  private specResolver(service: string, number: number, spec: ServiceSpec) {
+    return (n: number): ServiceSpec => {
+      if (n === number) return spec;
+      const r = this.d.store.getRelease(service, n);
+      if (!r) throw failed(`${service} r${n} is not recorded`);
+      return r.spec;
+    };
+  }
+
+  private async execute(plan: Plan, specOf: (n: number) => ServiceSpec, sink: EventSink, what: string): Promise<void> {
+    const { store, clock, log, executor } = this.d;
+    const emit = (e: Omit<DeployEvent, 'at' | 'service'> & { at?: number }) => {
+      const ev: DeployEvent = { service: plan.service, at: e.at ?? clock.now(), ...e };
+      store.appendEvent(ev);
+      log.info({ service: plan.service, release: ev.release, event: ev.type }, ev.message);
+      sink(ev);
+    };
+    emit({ release: plan.release, type: 'plan', message: formatPlan(plan), data: { what } });
+    try {
+      await executor.run(plan, specOf, emit);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const hint = (err as { hint?: string }).hint;
+      if (what === 'deploy') store.updateRelease(plan.service, plan.release, { result: 'failed', reason, finishedAt: clock.now() });
+      emit({ release: plan.release, type: 'failed', message: reason, data: hint ? { hint } : undefined });
+      throw err;
+    }
+    if (what === 'deploy') store.updateRelease(plan.service, plan.release, { result: 'succeeded' });
+    emit({ release: plan.release, type: 'live', message: `${plan.service} r${plan.release} is live` });
+    for (const kept of store.releasesWithStatus(['previous'], plan.service)) this.d.retirer.schedule(kept);
+  }
+
+  private outcome(plan: Plan, dryRun: boolean, t0: number): DeployOutcome {
+    return { service: plan.service, release: plan.release, plan: formatPlan(plan), dryRun, durationMs: this.d.clock.now() - t0 };
+  }
+}

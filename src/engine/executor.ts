@@ -1,0 +1,149 @@
+import type { Logger } from 'pino';
+import type { ContainerInfo, DeployEvent, Plan, ServiceSpec, Step } from '../domain/types';
+import { describeStep } from '../domain/types';
+import { failed } from '../domain/errors';
+import type { Clock } from '../ports/clock';
+import type { ContainerRuntime } from '../ports/runtime';
+import type { StateStore } from '../ports/store';
+import type { Router } from '../ports/router';
+import type { Probe } from '../health/probe';
+import type { Routes } from './routes';
+import { waitHealthy } from './wait-healthy';
+
+export interface ExecutorDeps {
+  project: string;
+  runtime: ContainerRuntime;
+  router: Router;
+  routes: Routes;
+  store: StateStore;
+  probe: Probe;
+  clock: Clock;
+  log: Logger;
+}
+
+export type Emit = (e: Omit<DeployEvent, 'at' | 'service'> & { at?: number }) => void;
+
+/** Specs of the releases a plan touches (the new one, and those it routes back to). */
+export type SpecOf = (release: number) => ServiceSpec;
+
+/**
+ * Runs a plan's steps in order and makes no decisions of its own. When a step
+ * fails it runs the plan's compensation, then rethrows the first error.
+ */
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async run(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
+    const total = plan.steps.length;
+    for (let i = 0; i < total; i++) {
+      const step = plan.steps[i];
+      const t0 = this.deps.clock.now();
+      emit({ release: plan.release, type: 'step', message: `[${i + 1}/${total}] ${describeStep(step)}`, data: { cause: step.cause, kind: step.kind } });
+      try {
+        await this.step(plan.service, step, specOf, emit);
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        emit({ release: plan.release, type: 'step-failed', message: e.message, data: { step: i + 1 } });
+        await this.compensate(plan, specOf, emit);
+        throw err;
+      }
+      emit({ release: plan.release, type: 'step-done', message: `[${i + 1}/${total}] done in ${this.deps.clock.now() - t0}ms` });
+    }
+  }
+
+  private async compensate(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
+    for (const step of plan.compensation) {
+      emit({ release: plan.release, type: 'compensate', message: describeStep(step), data: { cause: step.cause } });
+      try {
+        await this.step(plan.service, step, specOf, emit);
+      } catch (err) {
+        // Keep going: every compensation step is independent, and a half-undone deploy is worse.
+        this.deps.log.error({ service: plan.service, err: (err as Error).message }, 'compensation step failed');
+        emit({ release: plan.release, type: 'compensate-failed', message: (err as Error).message });
+      }
+    }
+  }
+
+  private async step(service: string, step: Step, specOf: SpecOf, emit: Emit): Promise<void> {
+    const d = this.deps;
+    switch (step.kind) {
+      case 'start': {
+        const spec = specOf(step.release);
+        if (!(await d.runtime.imageExists(spec.image))) {
+          throw failed(`image "${spec.image}" not found on the Docker engine`, 'build or pull it first, or check the tag with: docker images');
+        }
+        await d.runtime.ensureNetwork(d.project);
+        const started = await Promise.all(
+          Array.from({ length: step.count }, (_, i) =>
+            d.runtime.start({
+              project: d.project,
+              service,
+              release: step.release,
+              index: i + 1,
+              image: spec.image,
+              port: spec.port,
+              env: spec.env,
+              command: spec.command,
+              memoryBytes: spec.resources?.memoryBytes,
+              cpus: spec.resources?.cpus,
+            }),
+          ),
+        );
+        emit({ release: step.release, type: 'info', message: `started ${started.map((c) => c.name).join(', ')}` });
+        return;
+      }
+      case 'wait-healthy': {
+        const spec = specOf(step.release);
+        const containers = await this.running(service, step.release);
+        if (containers.length === 0) throw failed(`r${step.release} has no running container`);
+        await waitHealthy(containers, spec.healthcheck, step.timeoutMs, step.quick ?? false, d);
+        return;
+      }
+      case 'set-weights': {
+        const releases = await Promise.all(
+          Object.entries(step.weights).map(async ([n, weight]) => ({
+            number: Number(n),
+            weight,
+            spec: specOf(Number(n)),
+            containers: await this.running(service, Number(n)),
+          })),
+        );
+        d.routes.publish(service, releases);
+        return;
+      }
+      case 'drain': {
+        const ids = (await d.runtime.list({ project: d.project, service, release: step.release })).map((c) => c.id);
+        const left = await d.router.drain(ids, step.timeoutMs);
+        if (left > 0) emit({ release: step.release, type: 'info', message: `drainTimeout passed with ${left} request(s) still in flight on r${step.release}` });
+        return;
+      }
+      case 'remove': {
+        const containers = await d.runtime.list({ project: d.project, service, release: step.release });
+        const grace = specOf(step.release).deploy.drainTimeoutMs;
+        await Promise.all(
+          containers.map(async (c) => {
+            await d.router.drain([c.id], 0);
+            await d.runtime.stop(c.id, Math.min(grace, 10000));
+            await d.runtime.remove(c.id);
+          }),
+        );
+        d.router.forget(containers.map((c) => c.id));
+        return;
+      }
+      case 'mark': {
+        const now = d.clock.now();
+        d.store.updateRelease(service, step.release, {
+          status: step.status,
+          ...(step.status === 'live' || step.status === 'failed' ? { finishedAt: now } : {}),
+          ...(step.status === 'previous' ? { demotedAt: now } : {}),
+        });
+        return;
+      }
+    }
+  }
+
+  private async running(service: string, release: number): Promise<ContainerInfo[]> {
+    const all = await this.deps.runtime.list({ project: this.deps.project, service, release });
+    return all.filter((c) => c.running && c.ip);
+  }
+}

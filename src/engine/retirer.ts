@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { Plan, ReleaseRecord } from '../domain/types';
+import { isShipitError } from '../domain/errors';
+import type { Clock } from '../ports/clock';
+import type { StateStore } from '../ports/store';
+import type { Executor } from './executor';
+import type { ServiceLocks } from './locks';
+
+/**
+ * Removes a previous release once keepPrevious has passed since it stopped
+ * serving. Timers are rebuilt from the store on daemon start.
+ */
+export class Retirer {
+  private timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly d: { store: StateStore; clock: Clock; executor: Executor; locks: ServiceLocks; log: Logger },
+  ) {}
+
+  schedule(r: ReleaseRecord): void {
+    const key = `${r.service}:${r.number}`;
+    if (this.timers.has(key)) return;
+    const due = (r.demotedAt ?? this.d.clock.now()) + r.spec.deploy.keepPreviousMs;
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      void this.retire(r.service, r.number);
+    }, Math.max(0, due - this.d.clock.now()));
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  async retire(service: string, number: number): Promise<void> {
+    const r = this.d.store.getRelease(service, number);
+    if (!r || r.status !== 'previous') return;
+    let unlock: () => void;
+    try {
+      unlock = this.d.locks.acquire(service, `retiring r${number}`);
+    } catch (e) {
+      if (!isShipitError(e)) throw e;
+      // Busy with a deploy: try again shortly; the deploy itself may retire it first.
+      const t = setTimeout(() => void this.retire(service, number), 5000);
+      t.unref();
+      return;
+    }
+    try {
+      const why = 'keepPrevious has passed';
+      const plan: Plan = {
+        service,
+        release: number,
+        strategy: r.strategy,
+        steps: [
+          { kind: 'drain', release: number, timeoutMs: r.spec.deploy.drainTimeoutMs, cause: why },
+          { kind: 'remove', release: number, cause: why },
+          { kind: 'mark', release: number, status: 'retired', cause: why },
+        ],
+        compensation: [],
+      };
+      await this.d.executor.run(plan, () => r.spec, (e) => this.d.store.appendEvent({ service, at: this.d.clock.now(), ...e }));
+      this.d.log.info({ service, release: number }, 'previous release retired');
+    } catch (e) {
+      this.d.log.error({ service, release: number, err: (e as Error).message }, 'retiring failed');
+    } finally {
+      unlock();
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}

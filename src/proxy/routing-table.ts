@@ -1,0 +1,78 @@
+import { splitOf, type ReleaseSplit } from './picker';
+import type { Target } from './target';
+
+export interface StickySpec {
+  /** cookie | ip | header:<Name> */
+  mode: 'cookie' | 'ip' | 'header';
+  header?: string;
+}
+
+export interface AcceptanceSpec {
+  header: string;
+  cookie: string;
+}
+
+export interface ReleaseRoute {
+  number: number;
+  weight: number;
+  targets: Target[];
+}
+
+export interface ServiceRoute {
+  name: string;
+  hosts: string[];
+  releases: Map<number, ReleaseRoute>;
+  split: ReleaseSplit;
+  sticky: StickySpec;
+  acceptance: AcceptanceSpec | null;
+  /** True when more than one release takes traffic: only then is a sticky key needed. */
+  splitting: boolean;
+}
+
+/** Immutable once built: the router swaps a whole new table in one assignment. */
+export class RoutingTable {
+  private readonly byHost = new Map<string, ServiceRoute>();
+  private fallback: ServiceRoute | null = null;
+  readonly services: ReadonlyMap<string, ServiceRoute>;
+
+  constructor(services: Map<string, ServiceRoute>) {
+    this.services = services;
+    for (const s of services.values()) {
+      for (const h of s.hosts) {
+        if (h === '*') this.fallback = s;
+        else this.byHost.set(h.toLowerCase(), s);
+      }
+    }
+  }
+
+  /** Host header (port stripped, case-insensitive) to service; `*` is the default. */
+  lookup(hostHeader: string | undefined): ServiceRoute | null {
+    if (hostHeader) {
+      const colon = hostHeader.lastIndexOf(':');
+      const host =
+        colon > 0 && hostHeader.indexOf(']') < colon ? hostHeader.slice(0, colon) : hostHeader;
+      const hit = this.byHost.get(host) ?? this.byHost.get(host.toLowerCase());
+      if (hit) return hit;
+    }
+    return this.fallback;
+  }
+}
+
+export function buildServiceRoute(
+  name: string,
+  hosts: string[],
+  releases: ReleaseRoute[],
+  sticky: StickySpec = { mode: 'cookie' },
+  acceptance: AcceptanceSpec | null = null,
+): ServiceRoute {
+  const split = splitOf(releases);
+  return {
+    name,
+    hosts,
+    releases: new Map(releases.map((r) => [r.number, r])),
+    split,
+    sticky,
+    acceptance,
+    splitting: split.ranges.length > 1,
+  };
+}

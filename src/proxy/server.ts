@@ -1,0 +1,242 @@
+import http from 'node:http';
+import type net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createProxyServer } from 'http-proxy-3';
+import type { Logger } from 'pino';
+import { pickRelease } from './picker';
+import type { ServiceRoute } from './routing-table';
+import { leastInflight, type Target } from './target';
+import type { ProxyRouter } from './router';
+
+export interface ProxyOptions {
+  upstreamTimeoutMs: number;
+  maxBodyBytes: number;
+  /** pino logger for the access log; null disables it. */
+  accessLog: Logger | null;
+  log: Logger;
+}
+
+const STICKY_COOKIE = 'shipit-id';
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT']);
+const CTX = Symbol('shipit');
+
+interface RequestContext {
+  route: ServiceRoute;
+  target: Target | null;
+  retried: boolean;
+  timedOut: boolean;
+  started: number;
+}
+
+type Req = http.IncomingMessage & { [CTX]?: RequestContext };
+
+/**
+ * The public listener. Each request: host -> service, sticky key -> release,
+ * least-in-flight healthy target; one retry on another target when the
+ * connection fails before anything was sent and the request has no body.
+ */
+export class ProxyServer {
+  readonly server: http.Server;
+  private readonly proxy;
+  private readonly agent: http.Agent;
+
+  constructor(
+    private readonly router: ProxyRouter,
+    private readonly opts: ProxyOptions,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+    this.proxy = createProxyServer({ agent: this.agent, xfwd: false, ws: true });
+    this.proxy.on('proxyReq', (proxyReq, req) => {
+      const ctx = (req as Req)[CTX];
+      proxyReq.setTimeout(this.opts.upstreamTimeoutMs, () => {
+        if (ctx) ctx.timedOut = true;
+        proxyReq.destroy();
+      });
+    });
+    this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket as net.Socket, head));
+    this.server.on('clientError', (err, socket) => {
+      if (socket.writable) {
+        const code = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+        socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else socket.destroy();
+    });
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server.address() as net.AddressInfo;
+    return { host: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => {
+      this.server.close(() => r());
+      this.server.closeIdleConnections();
+    });
+    this.agent.destroy();
+  }
+
+  private handle(req: Req, res: http.ServerResponse): void {
+    const route = this.router.table.lookup(req.headers.host);
+    if (!route) return void send(res, 404, 'no service for this host', req.headers.host);
+    const len = req.headers['content-length'];
+    if (len !== undefined && Number(len) > this.opts.maxBodyBytes) {
+      res.setHeader('connection', 'close');
+      return void send(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`, route.name);
+    }
+    const target = this.chooseTarget(req, res, route);
+    if (!target) return void send(res, 503, 'no healthy container', route.name);
+    const ctx: RequestContext = { route, target: null, retried: false, timedOut: false, started: performance.now() };
+    req[CTX] = ctx;
+    setForwardHeaders(req);
+    res.once('close', () => this.finish(req, res, ctx));
+    this.dispatch(req, res, ctx, target);
+  }
+
+  private chooseTarget(req: Req, res: http.ServerResponse, route: ServiceRoute, exclude?: Target): Target | null {
+    let release = route.split.only;
+    if (release === null || route.acceptance) {
+      const acceptance = route.acceptance ? isAcceptance(req, route.acceptance.header, route.acceptance.cookie) : false;
+      let key: string | null = null;
+      if (route.splitting && !acceptance) key = stickyKey(req, res, route);
+      release = pickRelease(route.split, key, acceptance);
+    }
+    if (release === null) return null;
+    const r = route.releases.get(release);
+    return r ? leastInflight(r.targets, exclude) : null;
+  }
+
+  private dispatch(req: Req, res: http.ServerResponse, ctx: RequestContext, target: Target): void {
+    ctx.target = target;
+    target.inflight++;
+    res.setHeader('x-shipit-release', String(target.release));
+    this.proxy.web(req, res, { target: target.url }, (err) => this.onError(err as NodeJS.ErrnoException, req, res, ctx));
+  }
+
+  private release(ctx: RequestContext): void {
+    if (ctx.target) {
+      ctx.target.inflight--;
+      ctx.target = null;
+    }
+  }
+
+  private onError(err: NodeJS.ErrnoException, req: Req, res: http.ServerResponse, ctx: RequestContext): void {
+    const failed = ctx.target;
+    this.release(ctx);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    if (ctx.timedOut) return void send(res, 504, `upstream did not answer within ${this.opts.upstreamTimeoutMs}ms`, ctx.route.name);
+    const code = err.code ?? '';
+    if (failed && (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH')) failed.healthy = false; // passive check
+    if (!ctx.retried && RETRYABLE.has(code) && !hasBody(req)) {
+      ctx.retried = true;
+      const next = this.chooseTarget(req, res, ctx.route, failed ?? undefined);
+      if (next) return this.dispatch(req, res, ctx, next);
+    }
+    this.opts.log.warn({ service: ctx.route.name, container: failed?.name, err: err.message, code }, 'upstream error');
+    send(res, 502, `upstream error: ${code || err.message}`, ctx.route.name);
+  }
+
+  private finish(req: Req, res: http.ServerResponse, ctx: RequestContext): void {
+    const target = ctx.target;
+    this.release(ctx);
+    const log = this.opts.accessLog;
+    if (log) {
+      log.info({
+        service: ctx.route.name,
+        release: target?.release,
+        container: target?.name,
+        method: req.method,
+        url: req.url,
+        status: res.statusCode,
+        ms: Math.round((performance.now() - ctx.started) * 10) / 10,
+        reqId: req.headers['x-request-id'],
+        aborted: !res.writableFinished,
+      });
+    }
+  }
+
+  private upgrade(req: Req, socket: net.Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const route = this.router.table.lookup(req.headers.host);
+    const fakeRes = new http.ServerResponse(req); // collects a sticky cookie we cannot set on an upgrade
+    const target = route ? this.chooseTarget(req, fakeRes, route) : null;
+    if (!route || !target) {
+      socket.end(`HTTP/1.1 ${route ? 503 : 404} ${route ? 'Service Unavailable' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    setForwardHeaders(req);
+    target.inflight++;
+    let done = false;
+    const release = () => {
+      if (!done) {
+        done = true;
+        target.inflight--;
+      }
+    };
+    socket.once('close', release);
+    this.proxy.ws(req, socket, head, { target: target.url }, () => {
+      release();
+      socket.destroy();
+    });
+  }
+}
+
+function setForwardHeaders(req: http.IncomingMessage): void {
+  const h = req.headers;
+  const remote = req.socket.remoteAddress ?? '';
+  h['x-forwarded-for'] = h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${remote}` : remote;
+  h['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  if (!h['x-forwarded-host'] && h.host) h['x-forwarded-host'] = h.host;
+  if (!h['x-request-id']) h['x-request-id'] = randomUUID();
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function cookie(req: http.IncomingMessage, name: string): string | null {
+  const c = req.headers.cookie;
+  if (!c) return null;
+  const at = c.indexOf(`${name}=`);
+  if (at < 0 || (at > 0 && c[at - 1] !== ' ' && c[at - 1] !== ';')) return null;
+  const end = c.indexOf(';', at);
+  return c.slice(at + name.length + 1, end < 0 ? undefined : end).trim();
+}
+
+function isAcceptance(req: http.IncomingMessage, header: string, cookieName: string): boolean {
+  return req.headers[header.toLowerCase()] === 'next' || cookie(req, cookieName) === 'next';
+}
+
+function stickyKey(req: http.IncomingMessage, res: http.ServerResponse, route: ServiceRoute): string {
+  if (route.sticky.mode === 'ip') return req.socket.remoteAddress ?? '';
+  if (route.sticky.mode === 'header') {
+    const v = req.headers[(route.sticky.header ?? '').toLowerCase()];
+    if (typeof v === 'string' && v) return v;
+  }
+  const existing = cookie(req, STICKY_COOKIE);
+  if (existing) return existing;
+  const id = randomUUID();
+  res.setHeader('set-cookie', `${STICKY_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
+  return id;
+}
+
+function send(res: http.ServerResponse, status: number, message: string, service?: string): void {
+  const body = JSON.stringify({ error: http.STATUS_CODES[status], message, service });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

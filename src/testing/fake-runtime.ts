@@ -1,0 +1,262 @@
+// An in-memory ContainerRuntime for unit tests: deterministic ids and ips,
+// no I/O, every call recorded. Passes the same contract as DockerRuntime
+// (see runtime-contract.ts).
+
+import type { ContainerInfo } from '../domain/types';
+import { failed, notFound, runtimeError, unreachable } from '../domain/errors';
+import type { ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
+
+export interface FakeCall {
+  op:
+    | 'ping'
+    | 'ensureNetwork'
+    | 'removeNetwork'
+    | 'imageExists'
+    | 'start'
+    | 'list'
+    | 'inspect'
+    | 'stop'
+    | 'remove'
+    | 'logs';
+  args: unknown[];
+}
+
+export interface FakeRuntimeOptions {
+  /** Images that "exist locally". Default: none. */
+  images?: Iterable<string>;
+  /** Exit code a container gets when stopped. Default 0 (a graceful app). */
+  stopExitCode?: number;
+}
+
+interface FakeContainer {
+  info: ContainerInfo;
+  spec: ContainerSpec;
+  logs: string[];
+}
+
+/** `app` and `app:latest` are the same image; digests and explicit tags are kept as written. */
+function normalizeImage(image: string): string {
+  if (image.includes('@')) return image;
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? image : `${image}:latest`;
+}
+
+export class FakeRuntime implements ContainerRuntime {
+  /** Images that exist; add to it freely. Unknown images make imageExists false and start fail. */
+  readonly images: Set<string>;
+  /** Every call, in order, with its arguments (including calls that threw). */
+  readonly calls: FakeCall[] = [];
+  /** Names of the projects whose network exists (`<project>_shipit`). */
+  readonly networks = new Set<string>();
+  /** When false, every call throws ShipitError('unreachable'), like a stopped engine. */
+  reachable = true;
+  stopExitCode: number;
+
+  private readonly containers = new Map<string, FakeContainer>();
+  private readonly startFailures = new Map<string, Error>();
+  private nextId = 1;
+  private nextIp = 0;
+
+  constructor(opts: FakeRuntimeOptions = {}) {
+    this.images = new Set(opts.images ?? []);
+    this.stopExitCode = opts.stopExitCode ?? 0;
+  }
+
+  // ---- test controls -------------------------------------------------------
+
+  addImage(...images: string[]): this {
+    images.forEach((i) => this.images.add(i));
+    return this;
+  }
+
+  /** Makes every later start() of this image fail (after the image check) with `error`. */
+  failStartFor(image: string, error?: Error): this {
+    this.startFailures.set(
+      normalizeImage(image),
+      error ?? runtimeError(`cannot start container: simulated failure for image "${image}"`),
+    );
+    return this;
+  }
+
+  clearStartFailures(): this {
+    this.startFailures.clear();
+    return this;
+  }
+
+  /** Simulates a crash: the container stops with `exitCode` (default 137, SIGKILL). */
+  kill(id: string, exitCode = 137): void {
+    const c = this.mustGet(id);
+    this.exit(c, exitCode);
+  }
+
+  /** Appends lines to a container's log (what logs() returns). */
+  writeLog(id: string, text: string): void {
+    const c = this.mustGet(id);
+    c.logs.push(...text.replace(/\n$/, '').split('\n'));
+  }
+
+  /** Containers currently running, optionally narrowed like list(). Synchronous. */
+  running(filter?: Partial<ListFilter>): ContainerInfo[] {
+    return this.all(filter).filter((c) => c.running);
+  }
+
+  /** Every container the fake holds (running or not), optionally narrowed. Synchronous. */
+  all(filter: Partial<ListFilter> = {}): ContainerInfo[] {
+    return [...this.containers.values()]
+      .map((c) => c.info)
+      .filter(
+        (i) =>
+          (filter.project === undefined || i.project === filter.project) &&
+          (filter.service === undefined || i.service === filter.service) &&
+          (filter.release === undefined || i.release === filter.release),
+      )
+      .sort(byPosition)
+      .map((i) => ({ ...i }));
+  }
+
+  /** The spec a container was started from. */
+  specOf(id: string): ContainerSpec | undefined {
+    const c = this.containers.get(id);
+    return c ? structuredClone(c.spec) : undefined;
+  }
+
+  /** Calls of one operation, e.g. `callsOf('stop')`. */
+  callsOf(op: FakeCall['op']): unknown[][] {
+    return this.calls.filter((c) => c.op === op).map((c) => c.args);
+  }
+
+  // ---- ContainerRuntime ----------------------------------------------------
+
+  async ping(): Promise<void> {
+    this.record('ping');
+  }
+
+  async ensureNetwork(project: string): Promise<void> {
+    this.record('ensureNetwork', project);
+    this.networks.add(project);
+  }
+
+  async removeNetwork(project: string): Promise<void> {
+    this.record('removeNetwork', project);
+    if (this.running({ project }).length) {
+      throw runtimeError(
+        `error while removing network: network ${project}_shipit has active endpoints`,
+      );
+    }
+    this.networks.delete(project);
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    this.record('imageExists', image);
+    return this.hasImage(image);
+  }
+
+  async start(spec: ContainerSpec): Promise<ContainerInfo> {
+    this.record('start', structuredClone(spec));
+    if (!this.hasImage(spec.image)) {
+      throw failed(
+        `image "${spec.image}" not found locally`,
+        'build it or check the tag: docker images',
+      );
+    }
+    this.networks.add(spec.project);
+    const name = `${spec.project}-${spec.service}-r${spec.release}-${spec.index}`;
+    for (const [id, c] of this.containers) {
+      if (c.info.name === name) this.containers.delete(id);
+    }
+    const failure = this.startFailures.get(normalizeImage(spec.image));
+    if (failure) throw failure;
+
+    const id = `fake${String(this.nextId++).padStart(8, '0')}`;
+    const info: ContainerInfo = {
+      id,
+      name,
+      project: spec.project,
+      service: spec.service,
+      release: spec.release,
+      index: spec.index,
+      image: spec.image,
+      running: true,
+      state: 'running',
+      ip: this.allocateIp(),
+      port: spec.port,
+      exitCode: null,
+    };
+    this.containers.set(id, { info, spec: structuredClone(spec), logs: [] });
+    return { ...info };
+  }
+
+  async list(filter: ListFilter): Promise<ContainerInfo[]> {
+    this.record('list', { ...filter });
+    return this.all(filter);
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | null> {
+    this.record('inspect', id);
+    const c = this.containers.get(id);
+    return c ? { ...c.info } : null;
+  }
+
+  async stop(id: string, graceMs: number): Promise<void> {
+    this.record('stop', id, graceMs);
+    const c = this.containers.get(id);
+    if (c && c.info.running) this.exit(c, this.stopExitCode);
+  }
+
+  async remove(id: string): Promise<void> {
+    this.record('remove', id);
+    this.containers.delete(id);
+  }
+
+  async logs(id: string, tail: number): Promise<string> {
+    this.record('logs', id, tail);
+    const c = this.containers.get(id);
+    if (!c) throw notFound(`container ${id} not found`);
+    const n = Math.max(0, Math.floor(tail));
+    const lines = n === 0 ? [] : c.logs.slice(-n);
+    return lines.length ? `${lines.join('\n')}\n` : '';
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private record(op: FakeCall['op'], ...args: unknown[]): void {
+    this.calls.push({ op, args });
+    if (!this.reachable) {
+      throw unreachable(
+        'Docker engine not reachable at /var/run/docker.sock (fake)',
+        'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
+      );
+    }
+  }
+
+  private hasImage(image: string): boolean {
+    const wanted = normalizeImage(image);
+    for (const i of this.images) if (normalizeImage(i) === wanted) return true;
+    return false;
+  }
+
+  private allocateIp(): string {
+    // 10.0.0.2, 10.0.0.3, … 10.0.0.251, then 10.0.1.2, …
+    const n = this.nextIp++;
+    return `10.0.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+  }
+
+  private exit(c: FakeContainer, exitCode: number): void {
+    c.info = { ...c.info, running: false, state: 'exited', ip: null, exitCode };
+  }
+
+  private mustGet(id: string): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`FakeRuntime: no container ${id}`);
+    return c;
+  }
+}
+
+function byPosition(a: ContainerInfo, b: ContainerInfo): number {
+  return (
+    a.service.localeCompare(b.service) ||
+    a.release - b.release ||
+    a.index - b.index ||
+    a.id.localeCompare(b.id)
+  );
+}
