@@ -1,7 +1,8 @@
 import type { Argv } from 'yargs';
 import type { ServiceSpec } from '../domain/types';
 import { usageError } from '../domain/errors';
-import { parseDuration, pickService } from '../config';
+import { parseDuration } from '../config/duration';
+import { pickService } from '../config/load';
 import { stream } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
 import { duration, makeOut, type Out } from './render';

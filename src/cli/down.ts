@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { call } from './client';
-import { config, endpoint, type GlobalArgs } from './context';
+import { endpoint, locate, type GlobalArgs } from './context';
 import { makeOut } from './render';
 import { isShipitError } from '../domain/errors';
 
@@ -14,7 +14,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .example('$0 down --remove', 'stop everything'),
     async (a) => {
       const out = makeOut(!!a.json);
-      const cfg = config(a);
+      const cfg = locate(a);
       const ep = endpoint(cfg);
       await call(ep, 'POST', '/v1/shutdown', { remove: !!a.remove });
       // Wait until the API stops answering: the daemon has finished shutting down.

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { call } from './client';
-import { config, endpoint, type GlobalArgs } from './context';
+import { endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut, table, when } from './render';
 
 interface Release {
@@ -21,8 +21,8 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (c) => c.positional('service', { type: 'string' }).option('n', { type: 'number', default: 20, describe: 'how many' }).example('$0 history web', ''),
     async (a) => {
       const out = makeOut(!!a.json);
-      const cfg = config(a);
-      const svc = (a.service as string | undefined) ?? (Object.keys(cfg.services).length === 1 ? Object.keys(cfg.services)[0] : undefined);
+      const cfg = locate(a);
+      const svc = (a.service as string | undefined) ?? (cfg.serviceNames.length === 1 ? cfg.serviceNames[0] : undefined);
       const q = new URLSearchParams({ limit: String(a.n) });
       if (svc) q.set('service', svc);
       const { releases } = await call<{ releases: (Release & { service?: string })[] }>(endpoint(cfg), 'GET', `/v1/releases?${q}`);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { STARTER_CONFIG } from '../config';
+import { STARTER_CONFIG } from '../config/init-template';
 import { usageError } from '../domain/errors';
 import type { GlobalArgs } from './context';
 import { makeOut } from './render';

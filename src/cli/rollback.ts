@@ -1,7 +1,6 @@
 import type { Argv } from 'yargs';
-import { pickService } from '../config';
 import { stream } from './client';
-import { config, endpoint, type GlobalArgs } from './context';
+import { defaultService, endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut } from './render';
 import { printEvent } from './deploy';
 
@@ -18,8 +17,8 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .example('$0 rollback web --to 3', 'bring release 3 back'),
     async (a) => {
       const out = makeOut(!!a.json);
-      const cfg = config(a);
-      const name = (a.service as string | undefined) ?? pickService(cfg).name;
+      const cfg = locate(a);
+      const name = defaultService(a.service, cfg.serviceNames);
       const result = await stream<{ release: number; plan: string; dryRun: boolean; durationMs: number }>(
         endpoint(cfg),
         `/v1/services/${name}/rollback`,

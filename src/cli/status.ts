@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { call } from './client';
-import { config, endpoint, type GlobalArgs } from './context';
+import { endpoint, locate, type GlobalArgs } from './context';
 import { makeOut, table } from './render';
 
 interface Status {
@@ -24,7 +24,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (c) => c.positional('service', { type: 'string' }).example('$0 status web', 'one service'),
     async (a) => {
       const out = makeOut(!!a.json);
-      const cfg = config(a);
+      const cfg = locate(a);
       const q = a.service ? `?service=${encodeURIComponent(String(a.service))}` : '';
       const s = await call<Status>(endpoint(cfg), 'GET', `/v1/status${q}`);
       if (out.json) return out.data(s);

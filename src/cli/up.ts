@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import pino from 'pino';
-import { Daemon, daemonFiles } from '../daemon';
 import { failed } from '../domain/errors';
 import { call } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
@@ -21,6 +19,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = config(a);
+      const { Daemon, daemonFiles } = await import('../daemon');
       const files = daemonFiles(cfg);
       if (a.detach && !process.env.SHIPIT_DAEMON_CHILD) {
         fs.mkdirSync(files.stateDir, { recursive: true });
@@ -57,6 +56,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         }
         throw failed(`the daemon did not become ready within ${READY_TIMEOUT_MS / 1000}s`, `see ${files.log}`);
       }
+      const { default: pino } = await import('pino');
       const log = pino({ base: { project: cfg.project } });
       const daemon = await Daemon.start(cfg, { log });
       const stop = () => void daemon.shutdown(false);

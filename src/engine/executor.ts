@@ -35,12 +35,13 @@ export class Executor {
 
   async run(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
     const total = plan.steps.length;
+    const started = this.deps.clock.now();
     for (let i = 0; i < total; i++) {
       const step = plan.steps[i];
       const t0 = this.deps.clock.now();
       emit({ release: plan.release, type: 'step', message: `[${i + 1}/${total}] ${describeStep(step)}`, data: { cause: step.cause, kind: step.kind } });
       try {
-        await this.step(plan.service, step, specOf, emit);
+        await this.step(plan.service, step, specOf, emit, started);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
         emit({ release: plan.release, type: 'step-failed', message: e.message, data: { step: i + 1 } });
@@ -55,7 +56,7 @@ export class Executor {
     for (const step of plan.compensation) {
       emit({ release: plan.release, type: 'compensate', message: describeStep(step), data: { cause: step.cause } });
       try {
-        await this.step(plan.service, step, specOf, emit);
+        await this.step(plan.service, step, specOf, emit, this.deps.clock.now());
       } catch (err) {
         // Keep going: every compensation step is independent, and a half-undone deploy is worse.
         this.deps.log.error({ service: plan.service, err: (err as Error).message }, 'compensation step failed');
@@ -64,7 +65,7 @@ export class Executor {
     }
   }
 
-  private async step(service: string, step: Step, specOf: SpecOf, emit: Emit): Promise<void> {
+  private async step(service: string, step: Step, specOf: SpecOf, emit: Emit, planStarted: number): Promise<void> {
     const d = this.deps;
     switch (step.kind) {
       case 'start': {
@@ -96,7 +97,7 @@ export class Executor {
         const spec = specOf(step.release);
         const containers = await this.running(service, step.release);
         if (containers.length === 0) throw failed(`r${step.release} has no running container`);
-        await waitHealthy(containers, spec.healthcheck, step.timeoutMs, step.quick ?? false, d);
+        await waitHealthy(containers, spec.healthcheck, step.timeoutMs, step.quick ?? false, d, planStarted);
         return;
       }
       case 'set-weights': {

@@ -15,7 +15,7 @@ const STARTUP_POLL_MS = 200;
 
 /**
  * Resolves when every container has passed healthyThreshold probes in a row
- * (one, when `quick`); rejects with the last probe output and the container's
+ * (one, when `quick`) before `since + timeoutMs`; rejects with the last probe output and the container's
  * logs when one exits or the timeout passes.
  */
 export async function waitHealthy(
@@ -24,8 +24,10 @@ export async function waitHealthy(
   timeoutMs: number,
   quick: boolean,
   deps: WaitHealthyDeps,
+  /** When the clock started: the deploy's start, so deployTimeout bounds the whole rollout. */
+  since = deps.clock.now(),
 ): Promise<void> {
-  const deadline = deps.clock.now() + timeoutMs;
+  const deadline = since + timeoutMs;
   await Promise.all(containers.map((c) => waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, deps)));
 }
 

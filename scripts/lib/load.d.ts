@@ -1,0 +1,26 @@
+export interface Sample {
+  started: number;
+  ended: number;
+  status: number;
+  release: number;
+  version: string | null;
+  slow: boolean;
+}
+export interface LoadStats {
+  ok: number;
+  failed: number;
+  failures: string[];
+  slowOk: number;
+  slowFailed: number;
+  samples: Sample[];
+}
+export interface LoadOptions {
+  port: number;
+  host?: string;
+  hostHeader?: string;
+  clients?: number;
+  slowClients?: number;
+  slowPath?: string;
+  path?: string;
+}
+export function startLoad(o: LoadOptions): { stats: LoadStats; stop(): Promise<LoadStats> };
