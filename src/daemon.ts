@@ -86,14 +86,30 @@ export class Daemon {
     const token = ensureToken(files.token);
     const clock = systemClock;
     const router = new ProxyRouter(clock);
-    const monitor = new HealthMonitor(probe, (id, healthy) => router.setHealth(id, healthy), log.child({ part: 'health' }));
+    const monitor = new HealthMonitor(
+      probe,
+      (id, healthy) => router.setHealth(id, healthy),
+      log.child({ part: 'health' }),
+    );
     const routes = new Routes(router, monitor);
     const project = cfg.project;
     const executor = new Executor({ project, runtime, router, routes, store, probe, clock, log });
     const locks = new ServiceLocks();
     const retirer = new Retirer({ store, clock, executor, locks, log });
-    const deployer = new Deployer({ project, store, runtime, clock, executor, locks, retirer, log });
-    const accessLog = pino({ base: null }, pino.destination({ dest: files.accessLog, sync: false, mkdir: true }));
+    const deployer = new Deployer({
+      project,
+      store,
+      runtime,
+      clock,
+      executor,
+      locks,
+      retirer,
+      log,
+    });
+    const accessLog = pino(
+      { base: null },
+      pino.destination({ dest: files.accessLog, sync: false, mkdir: true }),
+    );
     const proxy = new ProxyServer(router, {
       upstreamTimeoutMs: cfg.proxy.upstreamTimeoutMs,
       maxBodyBytes: cfg.proxy.maxBodyBytes,
@@ -103,16 +119,45 @@ export class Daemon {
     let daemon: Daemon | null = null;
     const plane = controlPlane(() => daemon as Daemon);
     const api = new ApiServer(plane, token, log.child({ part: 'api' }));
-    daemon = new Daemon(cfg, files, log, store, runtime, router, monitor, deployer, retirer, locks, proxy, api, accessLog);
+    daemon = new Daemon(
+      cfg,
+      files,
+      log,
+      store,
+      runtime,
+      router,
+      monitor,
+      deployer,
+      retirer,
+      locks,
+      proxy,
+      api,
+      accessLog,
+    );
     try {
       await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
       });
-      const report = await reconcile({ project, runtime, store, router, routes, retirer, probe, clock, log });
+      const report = await reconcile({
+        project,
+        runtime,
+        store,
+        router,
+        routes,
+        retirer,
+        probe,
+        clock,
+        log,
+      });
       log.info(report, 'reconciled');
-      const apiListen = cfg.api.socketPath ? { socketPath: cfg.api.socketPath } : { host: cfg.api.host, port: cfg.api.port };
+      const apiListen = cfg.api.socketPath
+        ? { socketPath: cfg.api.socketPath }
+        : { host: cfg.api.host, port: cfg.api.port };
       await api.listen(apiListen).catch((e: NodeJS.ErrnoException) => {
-        throw listenError(e, `api.listen ${cfg.api.socketPath ?? `${cfg.api.host}:${cfg.api.port}`}`);
+        throw listenError(
+          e,
+          `api.listen ${cfg.api.socketPath ?? `${cfg.api.host}:${cfg.api.port}`}`,
+        );
       });
       fs.writeFileSync(files.pid, `${process.pid}\n`);
     } catch (e) {
@@ -157,13 +202,17 @@ export class Daemon {
       await this.runtime.removeNetwork(this.cfg.project).catch(() => {});
       const now = Date.now();
       for (const r of this.store.releasesWithStatus(['live', 'previous', 'deploying'])) {
-        this.store.updateRelease(r.service, r.number, { status: 'retired', ...(r.status === 'deploying' ? { result: 'interrupted', finishedAt: now } : {}) });
+        this.store.updateRelease(r.service, r.number, {
+          status: 'retired',
+          ...(r.status === 'deploying' ? { result: 'interrupted', finishedAt: now } : {}),
+        });
       }
     }
     this.accessLog.flush();
     this.store.close();
     try {
-      if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid)) fs.unlinkSync(this.files.pid);
+      if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid))
+        fs.unlinkSync(this.files.pid);
     } catch {
       /* no pid file: nothing to clean */
     }
@@ -171,7 +220,10 @@ export class Daemon {
   }
 
   status(service?: string): unknown {
-    const names = new Set<string>([...Object.keys(this.cfg.services), ...this.store.listReleases(undefined, 1000).map((r) => r.service)]);
+    const names = new Set<string>([
+      ...Object.keys(this.cfg.services),
+      ...this.store.listReleases(undefined, 1000).map((r) => r.service),
+    ]);
     const services = [...names]
       .filter((n) => !service || n === service)
       .sort()
@@ -180,13 +232,17 @@ export class Daemon {
         const weights = this.router.weights(name);
         return {
           name,
-          hosts: releases.find((r) => r.status === 'live')?.spec.hosts ?? this.cfg.services[name]?.hosts ?? [],
+          hosts:
+            releases.find((r) => r.status === 'live')?.spec.hosts ??
+            this.cfg.services[name]?.hosts ??
+            [],
           busy: this.locks.holder(name) ?? null,
           releases: releases.map((r) => ({ ...brief(r), weight: weights[r.number] ?? 0 })),
           targets: this.router.targets(name),
         };
       });
-    if (service && services.length === 0) throw usageError(`no service "${service}"`, `services: ${[...names].join(', ')}`);
+    if (service && services.length === 0)
+      throw usageError(`no service "${service}"`, `services: ${[...names].join(', ')}`);
     return {
       project: this.cfg.project,
       pid: process.pid,
@@ -214,10 +270,16 @@ function brief(r: ReleaseRecord) {
 function controlPlane(get: () => Daemon): ControlPlane {
   return {
     status: (service) => get().status(service),
-    releases: (service, limit) => ({ releases: get().store.listReleases(service, limit).map(brief) }),
-    events: (service, release, limit) => ({ events: get().store.listEvents(service, release, limit ?? 500) }),
-    deploy: (body, _service, sink: (e: DeployEvent) => void) => get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink),
-    rollback: (service, body, sink) => get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
+    releases: (service, limit) => ({
+      releases: get().store.listReleases(service, limit).map(brief),
+    }),
+    events: (service, release, limit) => ({
+      events: get().store.listEvents(service, release, limit ?? 500),
+    }),
+    deploy: (body, _service, sink: (e: DeployEvent) => void) =>
+      get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink),
+    rollback: (service, body, sink) =>
+      get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
     shutdown: (remove) => get().shutdown(remove),
     audit: (action, detail) => get().store.audit('api', action, detail),
   };
@@ -236,11 +298,19 @@ function assertNotRunning(pidFile: string): void {
   } catch {
     return; // stale pid file of a daemon that is gone (kill -9)
   }
-  throw usageError(`a shipit daemon is already running (pid ${pid}, ${pidFile})`, 'stop it with: shipit down');
+  throw usageError(
+    `a shipit daemon is already running (pid ${pid}, ${pidFile})`,
+    'stop it with: shipit down',
+  );
 }
 
 function listenError(e: NodeJS.ErrnoException, what: string): Error {
-  if (e.code === 'EADDRINUSE') return usageError(`${what}: address already in use`, 'stop whatever listens there, or change the address in shipit.yml');
-  if (e.code === 'EACCES') return usageError(`${what}: permission denied`, 'use a port above 1023, or run as root');
+  if (e.code === 'EADDRINUSE')
+    return usageError(
+      `${what}: address already in use`,
+      'stop whatever listens there, or change the address in shipit.yml',
+    );
+  if (e.code === 'EACCES')
+    return usageError(`${what}: permission denied`, 'use a port above 1023, or run as root');
   return e instanceof ShipitError ? e : usageError(`${what}: ${e.message}`);
 }

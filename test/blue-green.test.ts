@@ -10,8 +10,13 @@ jest.setTimeout(180_000);
 const LOAD = { clients: 50, slowClients: 5, slowPath: '/slow?2' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function report(label: string, s: { ok: number; failed: number; slowOk: number; slowFailed: number; failures: string[] }) {
-  console.log(`${label}: ${s.ok} ok, ${s.failed} failed (slow: ${s.slowOk} ok, ${s.slowFailed} failed)${s.failures.length ? `\n  ${s.failures.join('\n  ')}` : ''}`);
+function report(
+  label: string,
+  s: { ok: number; failed: number; slowOk: number; slowFailed: number; failures: string[] },
+) {
+  console.log(
+    `${label}: ${s.ok} ok, ${s.failed} failed (slow: ${s.slowOk} ok, ${s.slowFailed} failed)${s.failures.length ? `\n  ${s.failures.join('\n  ')}` : ''}`,
+  );
 }
 
 describe('blue/green deploy and rollback under load', () => {
@@ -28,7 +33,9 @@ describe('blue/green deploy and rollback under load', () => {
   it('starts with v1 live on 2 replicas', async () => {
     expect(v1Ids).toHaveLength(2);
     const s = await t.status();
-    expect(s.services[0].releases).toEqual([expect.objectContaining({ number: 1, status: 'live', weight: 100, image: 'demo-web:v1' })]);
+    expect(s.services[0].releases).toEqual([
+      expect.objectContaining({ number: 1, status: 'live', weight: 100, image: 'demo-web:v1' }),
+    ]);
   });
 
   it('deploys v2 with 0 failed requests; slow requests on v1 finish; then everything is v2', async () => {
@@ -85,10 +92,16 @@ describe('blue/green deploy and rollback under load', () => {
     expect(second.stderr).toMatch(/in progress/);
     expect(r.code).toBe(1);
     expect(r.ms).toBeLessThan(5000 + 3000);
-    expect(r.stderr).toMatch(/did not become healthy within 5000ms: GET \/healthz -> 500 "unhealthy: UNHEALTHY=1 is set"/);
+    expect(r.stderr).toMatch(
+      /did not become healthy within 5000ms: GET \/healthz -> 500 "unhealthy: UNHEALTHY=1 is set"/,
+    );
     expect(s.failed).toBe(0);
     expect(s.samples.every((x) => x.version === 'v1')).toBe(true);
-    const hist = JSON.parse((await t.cli(['history', '--json'])).stdout).releases as { number: number; result: string; image: string }[];
+    const hist = JSON.parse((await t.cli(['history', '--json'])).stdout).releases as {
+      number: number;
+      result: string;
+      image: string;
+    }[];
     const broken = hist.find((h) => h.image === 'demo-web:broken');
     expect(broken).toEqual(expect.objectContaining({ result: 'failed' }));
     expect(containerIds(t.project, broken!.number, true)).toEqual([]);
@@ -108,7 +121,9 @@ describe('blue/green deploy and rollback under load', () => {
   it('exits 2 on a bad shipit.yml, naming the key path, and changes nothing', async () => {
     const bad = new TestProject();
     await bad.init({ extraYaml: '' });
-    bad.writeConfig(`project: ${t.project}\nservices:\n  web:\n    image: demo-web:v1\n    port: 8080\n    healthcheck:\n      interval: fast\n`);
+    bad.writeConfig(
+      `project: ${t.project}\nservices:\n  web:\n    image: demo-web:v1\n    port: 8080\n    healthcheck:\n      interval: fast\n`,
+    );
     const r = await bad.cli(['deploy']);
     await bad.cleanup();
     expect(r.code).toBe(2);
@@ -120,11 +135,14 @@ describe('blue/green deploy and rollback under load', () => {
     const get = (auth?: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         http
-          .get({ socketPath: sock, path: '/v1/status', headers: auth ? { authorization: auth } : {} }, (res) => {
-            let body = '';
-            res.on('data', (c) => (body += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          })
+          .get(
+            { socketPath: sock, path: '/v1/status', headers: auth ? { authorization: auth } : {} },
+            (res) => {
+              let body = '';
+              res.on('data', (c) => (body += c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+            },
+          )
           .on('error', reject);
       });
     expect((await get()).status).toBe(401);
@@ -151,8 +169,15 @@ describe('blue/green deploy and rollback under load', () => {
     expect(s.samples.every((x) => x.version === 'v1')).toBe(true);
     expect(containerIds(t.project, 1)).toEqual(v1Ids);
     const st = await t.status();
-    expect(st.services[0].releases.find((r) => r.status === 'live')).toEqual(expect.objectContaining({ number: 1, weight: 100 }));
-    expect(st.services[0].targets.filter((x) => !x.draining).map((x) => x.id).sort()).toEqual(v1Ids);
+    expect(st.services[0].releases.find((r) => r.status === 'live')).toEqual(
+      expect.objectContaining({ number: 1, weight: 100 }),
+    );
+    expect(
+      st.services[0].targets
+        .filter((x) => !x.draining)
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(v1Ids);
     expect(JSON.parse((await t.cli(['history', '--json'])).stdout)).toEqual(histBefore);
   });
 });

@@ -8,7 +8,10 @@ const http = require('node:http');
  */
 function startLoad(o) {
   const host = o.host || '127.0.0.1';
-  const agent = new http.Agent({ keepAlive: true, maxSockets: (o.clients || 0) + (o.slowClients || 0) + 4 });
+  const agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: (o.clients || 0) + (o.slowClients || 0) + 4,
+  });
   const stats = {
     ok: 0,
     failed: 0,
@@ -23,29 +26,32 @@ function startLoad(o) {
   function once(path, slow) {
     return new Promise((resolve) => {
       const started = Date.now();
-      const req = http.get({ host, port: o.port, path, agent, headers: { host: o.hostHeader || 'localhost' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => {
-          const ok = res.statusCode === 200;
-          const m = /version=(\S+)/.exec(body);
-          stats.samples.push({
-            started,
-            ended: Date.now(),
-            status: res.statusCode,
-            release: Number(res.headers['x-shipit-release']),
-            version: m ? m[1] : null,
-            slow,
+      const req = http.get(
+        { host, port: o.port, path, agent, headers: { host: o.hostHeader || 'localhost' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (body += c));
+          res.on('end', () => {
+            const ok = res.statusCode === 200;
+            const m = /version=(\S+)/.exec(body);
+            stats.samples.push({
+              started,
+              ended: Date.now(),
+              status: res.statusCode,
+              release: Number(res.headers['x-shipit-release']),
+              version: m ? m[1] : null,
+              slow,
+            });
+            record(ok, slow, ok ? null : `${res.statusCode} ${body.slice(0, 120)}`);
+            resolve();
           });
-          record(ok, slow, ok ? null : `${res.statusCode} ${body.slice(0, 120)}`);
-          resolve();
-        });
-        res.on('error', (e) => {
-          record(false, slow, `response error: ${e.message}`);
-          resolve();
-        });
-      });
+          res.on('error', (e) => {
+            record(false, slow, `response error: ${e.message}`);
+            resolve();
+          });
+        },
+      );
       req.setTimeout(30000, () => req.destroy(new Error('client timeout')));
       req.on('error', (e) => {
         record(false, slow, `request error: ${e.code || e.message}`);

@@ -12,8 +12,16 @@ export interface ControlPlane {
   status(service?: string): unknown;
   releases(service?: string, limit?: number): unknown;
   events(service?: string, release?: number, limit?: number): unknown;
-  deploy(body: ReturnType<typeof deployBodySchema.parse>, service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
-  rollback(service: string, body: ReturnType<typeof rollbackBodySchema.parse>, sink: (e: DeployEvent) => void): Promise<unknown>;
+  deploy(
+    body: ReturnType<typeof deployBodySchema.parse>,
+    service: string,
+    sink: (e: DeployEvent) => void,
+  ): Promise<unknown>;
+  rollback(
+    service: string,
+    body: ReturnType<typeof rollbackBodySchema.parse>,
+    sink: (e: DeployEvent) => void,
+  ): Promise<unknown>;
   shutdown(remove: boolean): Promise<void>;
   audit(action: string, detail: Record<string, unknown>): void;
 }
@@ -70,17 +78,24 @@ export class ApiServer {
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://shipit');
     const p = url.pathname;
-    if (req.method === 'GET' && p === '/healthz') return json(res, 200, { ok: true, pid: process.pid });
+    if (req.method === 'GET' && p === '/healthz')
+      return json(res, 200, { ok: true, pid: process.pid });
     if (!checkBearer(req.headers.authorization, this.token)) {
       this.log.warn({ path: p, remote: req.socket.remoteAddress }, 'unauthorised API call');
-      throw unauthorized('missing or wrong API token', 'the CLI reads it from .shipit/token (or SHIPIT_TOKEN)');
+      throw unauthorized(
+        'missing or wrong API token',
+        'the CLI reads it from .shipit/token (or SHIPIT_TOKEN)',
+      );
     }
     const q = url.searchParams;
     const service = q.get('service') ?? undefined;
     const num = (k: string) => (q.has(k) ? Number(q.get(k)) : undefined);
-    if (req.method === 'GET' && p === '/v1/status') return json(res, 200, this.plane.status(service));
-    if (req.method === 'GET' && p === '/v1/releases') return json(res, 200, this.plane.releases(service, num('limit')));
-    if (req.method === 'GET' && p === '/v1/events') return json(res, 200, this.plane.events(service, num('release'), num('limit')));
+    if (req.method === 'GET' && p === '/v1/status')
+      return json(res, 200, this.plane.status(service));
+    if (req.method === 'GET' && p === '/v1/releases')
+      return json(res, 200, this.plane.releases(service, num('limit')));
+    if (req.method === 'GET' && p === '/v1/events')
+      return json(res, 200, this.plane.events(service, num('release'), num('limit')));
     const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback)$/.exec(p);
     if (req.method === 'POST' && m) {
       const body = await readJson(req);
@@ -88,7 +103,8 @@ export class ApiServer {
       this.plane.audit(action, { service: svc, body });
       if (action === 'deploy') {
         const b = parseBody(deployBodySchema, body);
-        if (b.spec.name !== svc) throw usageError(`spec.name "${b.spec.name}" does not match the URL's service "${svc}"`);
+        if (b.spec.name !== svc)
+          throw usageError(`spec.name "${b.spec.name}" does not match the URL's service "${svc}"`);
         return this.stream(res, (sink) => this.plane.deploy(b, svc, sink));
       }
       const b = parseBody(rollbackBodySchema, body);
@@ -108,9 +124,13 @@ export class ApiServer {
    * NDJSON stream of events, then one `result` or `error` line. An error before
    * the first event is a plain JSON error with its HTTP status (409, 400...).
    */
-  private async stream(res: http.ServerResponse, run: (sink: (e: DeployEvent) => void) => Promise<unknown>): Promise<void> {
+  private async stream(
+    res: http.ServerResponse,
+    run: (sink: (e: DeployEvent) => void) => Promise<unknown>,
+  ): Promise<void> {
     const start = () => {
-      if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+      if (!res.headersSent)
+        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     };
     const sink = (e: DeployEvent) => {
       start();
@@ -147,7 +167,10 @@ function toShipitError(err: unknown): ShipitError {
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   const s = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(s),
+  });
   res.end(s);
 }
 

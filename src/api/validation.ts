@@ -15,7 +15,10 @@ export const serviceSpecSchema = z.strictObject({
   env: z.record(z.string(), z.string()),
   command: z.array(z.string()).optional(),
   resources: z
-    .strictObject({ memoryBytes: z.number().int().positive().optional(), cpus: z.number().positive().optional() })
+    .strictObject({
+      memoryBytes: z.number().int().positive().optional(),
+      cpus: z.number().positive().optional(),
+    })
     .optional(),
   healthcheck: z.strictObject({
     path: z.string().startsWith('/').optional(),

@@ -24,9 +24,19 @@ function where(ep: Endpoint): string {
   return ep.socketPath ?? `${ep.host}:${ep.port}`;
 }
 
-function send(ep: Endpoint, method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+function send(
+  ep: Endpoint,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<http.IncomingMessage> {
   if (!ep.token && path !== '/healthz') {
-    return Promise.reject(unauthorized(`no API token: ${ep.tokenFile} is missing`, 'start the daemon with `shipit up` (it writes the token), or set SHIPIT_TOKEN'));
+    return Promise.reject(
+      unauthorized(
+        `no API token: ${ep.tokenFile} is missing`,
+        'start the daemon with `shipit up` (it writes the token), or set SHIPIT_TOKEN',
+      ),
+    );
   }
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -39,14 +49,21 @@ function send(ep: Endpoint, method: string, path: string, body?: unknown): Promi
         path,
         headers: {
           ...(ep.token ? { authorization: `Bearer ${ep.token}` } : {}),
-          ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}),
+          ...(data
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+            : {}),
         },
       },
       resolve,
     );
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EACCES'].includes(e.code ?? '')) {
-        reject(unreachable(`the shipit daemon is not reachable at ${where(ep)} (${e.code})`, 'start it with: shipit up --detach'));
+        reject(
+          unreachable(
+            `the shipit daemon is not reachable at ${where(ep)} (${e.code})`,
+            'start it with: shipit up --detach',
+          ),
+        );
       } else reject(e);
     });
     req.end(data);
@@ -61,7 +78,7 @@ async function readAll(res: http.IncomingMessage): Promise<string> {
 
 async function errorOf(res: http.IncomingMessage): Promise<ShipitError> {
   const text = await readAll(res);
-  let body: unknown = {};
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
@@ -70,7 +87,12 @@ async function errorOf(res: http.IncomingMessage): Promise<ShipitError> {
   return fromJSON(body, res.statusCode ?? 500);
 }
 
-export async function call<T = unknown>(ep: Endpoint, method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T = unknown>(
+  ep: Endpoint,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const res = await send(ep, method, path, body);
   if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
   return JSON.parse(await readAll(res)) as T;
@@ -102,5 +124,8 @@ export async function stream<T = unknown>(
       }
     }
   }
-  throw unreachable('the daemon closed the stream before the operation finished', 'see shipit status and .shipit/daemon.log');
+  throw unreachable(
+    'the daemon closed the stream before the operation finished',
+    'see shipit status and .shipit/daemon.log',
+  );
 }

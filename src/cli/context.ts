@@ -31,5 +31,7 @@ export function defaultService(given: unknown, names: string[]): string {
 }
 
 function usageFail(names: string[]): never {
-  throw usageError(`name a service: this config has ${names.length} (${names.join(', ') || 'none'})`);
+  throw usageError(
+    `name a service: this config has ${names.length} (${names.join(', ') || 'none'})`,
+  );
 }

@@ -42,7 +42,10 @@ export function printEvent(out: Out, e: Record<string, unknown>): void {
   if (out.json) return out.data(e);
   const msg = String(e.message ?? '');
   if (e.type === 'plan') return out.line(msg);
-  if (e.type === 'step') return out.line(`→ ${msg}${e.data && (e.data as { cause?: string }).cause ? `  (${(e.data as { cause: string }).cause})` : ''}`);
+  if (e.type === 'step')
+    return out.line(
+      `→ ${msg}${e.data && (e.data as { cause?: string }).cause ? `  (${(e.data as { cause: string }).cause})` : ''}`,
+    );
   if (e.type === 'step-done') return;
   if (e.type === 'failed') return out.err(`✗ ${msg}`);
   out.line(`  ${msg}`);
@@ -54,11 +57,24 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     'create a release from shipit.yml (as it is now) and roll it out',
     (c) =>
       c
-        .positional('service', { type: 'string', describe: 'service name (optional with one service)' })
-        .option('image', { type: 'string', describe: 'image to deploy instead of the configured one' })
-        .option('strategy', { type: 'string', choices: ['rolling', 'blue-green', 'canary', 'rainbow'] })
+        .positional('service', {
+          type: 'string',
+          describe: 'service name (optional with one service)',
+        })
+        .option('image', {
+          type: 'string',
+          describe: 'image to deploy instead of the configured one',
+        })
+        .option('strategy', {
+          type: 'string',
+          choices: ['rolling', 'blue-green', 'canary', 'rainbow'],
+        })
         .option('env', { type: 'string', array: true, describe: 'KEY=VALUE, repeatable' })
-        .option('wait', { type: 'boolean', default: true, describe: 'wait until live or failed (--no-wait returns once started)' })
+        .option('wait', {
+          type: 'boolean',
+          default: true,
+          describe: 'wait until live or failed (--no-wait returns once started)',
+        })
         .option('timeout', { type: 'string', describe: 'deployTimeout for this release, e.g. 90s' })
         .option('dry-run', { type: 'boolean', describe: 'print the plan, change nothing' })
         .example('$0 deploy web --image demo-web:v2', 'blue/green deploy of a new image')
@@ -68,7 +84,12 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const out = makeOut(!!args.json);
       const cfg = config(args);
       const spec = specFromArgs(pickService(cfg, args.service), args);
-      const result = await stream<{ release: number; plan: string; dryRun: boolean; durationMs: number }>(
+      const result = await stream<{
+        release: number;
+        plan: string;
+        dryRun: boolean;
+        durationMs: number;
+      }>(
         endpoint(cfg),
         `/v1/services/${spec.name}/deploy`,
         { spec, dryRun: !!args.dryRun },
@@ -80,7 +101,9 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       if (!result) return out.line(`deploy of ${spec.name} started (not waiting)`);
       if (out.json) return out.data({ type: 'result', result });
       if (result.dryRun) return out.line(result.plan);
-      out.line(`✓ ${spec.name} r${result.release} (${spec.image}) is live in ${duration(result.durationMs)}`);
+      out.line(
+        `✓ ${spec.name} r${result.release} (${spec.image}) is live in ${duration(result.durationMs)}`,
+      );
     },
   );
 }

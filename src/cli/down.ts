@@ -10,7 +10,10 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     'stop the daemon (containers keep running and are adopted by the next `up`)',
     (c) =>
       c
-        .option('remove', { type: 'boolean', describe: 'also remove every managed container and the project network' })
+        .option('remove', {
+          type: 'boolean',
+          describe: 'also remove every managed container and the project network',
+        })
         .example('$0 down --remove', 'stop everything'),
     async (a) => {
       const out = makeOut(!!a.json);

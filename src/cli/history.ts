@@ -18,20 +18,39 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'history [service]',
     'releases: number, image, strategy, result, started, duration',
-    (c) => c.positional('service', { type: 'string' }).option('n', { type: 'number', default: 20, describe: 'how many' }).example('$0 history web', ''),
+    (c) =>
+      c
+        .positional('service', { type: 'string' })
+        .option('n', { type: 'number', default: 20, describe: 'how many' })
+        .example('$0 history web', ''),
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = locate(a);
-      const svc = (a.service as string | undefined) ?? (cfg.serviceNames.length === 1 ? cfg.serviceNames[0] : undefined);
+      const svc =
+        (a.service as string | undefined) ??
+        (cfg.serviceNames.length === 1 ? cfg.serviceNames[0] : undefined);
       const q = new URLSearchParams({ limit: String(a.n) });
       if (svc) q.set('service', svc);
-      const { releases } = await call<{ releases: (Release & { service?: string })[] }>(endpoint(cfg), 'GET', `/v1/releases?${q}`);
+      const { releases } = await call<{ releases: (Release & { service?: string })[] }>(
+        endpoint(cfg),
+        'GET',
+        `/v1/releases?${q}`,
+      );
       if (out.json) return out.data({ releases });
       if (!releases.length) return out.line('no releases yet');
       out.line(
         table([
           ['release', 'image', 'strategy', 'status', 'result', 'started', 'duration', 'reason'],
-          ...releases.map((r) => [`r${r.number}`, r.image, r.strategy, r.status, r.result, when(r.startedAt), duration(r.finishedAt ? r.finishedAt - r.startedAt : null), r.reason]),
+          ...releases.map((r) => [
+            `r${r.number}`,
+            r.image,
+            r.strategy,
+            r.status,
+            r.result,
+            when(r.startedAt),
+            duration(r.finishedAt ? r.finishedAt - r.startedAt : null),
+            r.reason,
+          ]),
         ]),
       );
     },

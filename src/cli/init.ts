@@ -10,11 +10,15 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'init',
     'write a commented starter shipit.yml',
-    (c) => c.option('force', { type: 'boolean', describe: 'overwrite an existing file' }).example('$0 init', ''),
+    (c) =>
+      c
+        .option('force', { type: 'boolean', describe: 'overwrite an existing file' })
+        .example('$0 init', ''),
     (a) => {
       const out = makeOut(!!a.json);
       const file = path.resolve(a.config ?? process.env.SHIPIT_CONFIG ?? 'shipit.yml');
-      if (fs.existsSync(file) && !a.force) throw usageError(`${file} already exists`, 'use --force to overwrite it');
+      if (fs.existsSync(file) && !a.force)
+        throw usageError(`${file} already exists`, 'use --force to overwrite it');
       fs.writeFileSync(file, STARTER_CONFIG);
       out.data({ written: file });
       out.line(`wrote ${file}`);

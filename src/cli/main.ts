@@ -15,8 +15,16 @@ export async function main(argv: string[]): Promise<number> {
   let usageFailure: string | null = null;
   let y = yargs(argv)
     .scriptName('shipit')
-    .option('config', { type: 'string', global: true, describe: 'path to shipit.yml (or SHIPIT_CONFIG)' })
-    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' }) as unknown as Argv<GlobalArgs>;
+    .option('config', {
+      type: 'string',
+      global: true,
+      describe: 'path to shipit.yml (or SHIPIT_CONFIG)',
+    })
+    .option('json', {
+      type: 'boolean',
+      global: true,
+      describe: 'machine-readable output',
+    }) as unknown as Argv<GlobalArgs>;
   for (const c of [init, schema, up, down, deploy, rollback, status, history]) y = c.register(y);
   y = y
     .demandCommand(1, 'name a command')
@@ -34,11 +42,16 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (isShipitError(err)) {
       const asJson = argv.includes('--json');
-      if (asJson) process.stdout.write(`${JSON.stringify({ type: 'error', ...err.toJSON(), exitCode: err.exitCode })}\n`);
+      if (asJson)
+        process.stdout.write(
+          `${JSON.stringify({ type: 'error', ...err.toJSON(), exitCode: err.exitCode })}\n`,
+        );
       process.stderr.write(`error: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`);
       return err.exitCode;
     }
-    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   }
   if (usageFailure) {

@@ -13,13 +13,21 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .positional('service', { type: 'string' })
         .option('to', { type: 'number', describe: 'release number to return to' })
         .option('dry-run', { type: 'boolean' })
-        .example('$0 rollback web', 'flip back to the previous release (kept running for keepPrevious)')
+        .example(
+          '$0 rollback web',
+          'flip back to the previous release (kept running for keepPrevious)',
+        )
         .example('$0 rollback web --to 3', 'bring release 3 back'),
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = locate(a);
       const name = defaultService(a.service, cfg.serviceNames);
-      const result = await stream<{ release: number; plan: string; dryRun: boolean; durationMs: number }>(
+      const result = await stream<{
+        release: number;
+        plan: string;
+        dryRun: boolean;
+        durationMs: number;
+      }>(
         endpoint(cfg),
         `/v1/services/${name}/rollback`,
         { ...(a.to !== undefined ? { to: a.to } : {}), dryRun: !!a.dryRun },

@@ -13,7 +13,14 @@ interface Status {
     hosts: string[];
     busy: string | null;
     releases: { number: number; image: string; status: string; weight: number; replicas: number }[];
-    targets: { name: string; release: number; address: string; healthy: boolean; draining: boolean; inflight: number }[];
+    targets: {
+      name: string;
+      release: number;
+      address: string;
+      healthy: boolean;
+      draining: boolean;
+      inflight: number;
+    }[];
   }[];
 }
 
@@ -28,14 +35,41 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const q = a.service ? `?service=${encodeURIComponent(String(a.service))}` : '';
       const s = await call<Status>(endpoint(cfg), 'GET', `/v1/status${q}`);
       if (out.json) return out.data(s);
-      out.line(`project ${s.project}  daemon pid ${s.pid}  proxy ${s.proxy.host}:${s.proxy.port}${s.ready ? '' : '  (starting)'}`);
+      out.line(
+        `project ${s.project}  daemon pid ${s.pid}  proxy ${s.proxy.host}:${s.proxy.port}${s.ready ? '' : '  (starting)'}`,
+      );
       for (const svc of s.services) {
-        out.line(`\n${svc.name}  hosts ${svc.hosts.join(', ')}${svc.busy ? `  [${svc.busy} in progress]` : ''}`);
+        out.line(
+          `\n${svc.name}  hosts ${svc.hosts.join(', ')}${svc.busy ? `  [${svc.busy} in progress]` : ''}`,
+        );
         if (!svc.releases.length) out.line('  no release');
-        else out.line(table([['  release', 'status', 'weight', 'replicas', 'image'], ...svc.releases.map((r) => [`  r${r.number}`, r.status, `${r.weight}%`, r.replicas, r.image])]));
+        else
+          out.line(
+            table([
+              ['  release', 'status', 'weight', 'replicas', 'image'],
+              ...svc.releases.map((r) => [
+                `  r${r.number}`,
+                r.status,
+                `${r.weight}%`,
+                r.replicas,
+                r.image,
+              ]),
+            ]),
+          );
         const routed = svc.targets.filter((t) => !t.draining);
         if (routed.length) {
-          out.line(table([['  container', 'release', 'address', 'health', 'in-flight'], ...routed.map((t) => [`  ${t.name}`, `r${t.release}`, t.address, t.healthy ? 'healthy' : 'UNHEALTHY', t.inflight])]));
+          out.line(
+            table([
+              ['  container', 'release', 'address', 'health', 'in-flight'],
+              ...routed.map((t) => [
+                `  ${t.name}`,
+                `r${t.release}`,
+                t.address,
+                t.healthy ? 'healthy' : 'UNHEALTHY',
+                t.inflight,
+              ]),
+            ]),
+          );
         }
       }
     },

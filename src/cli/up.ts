@@ -14,7 +14,11 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     'start the daemon (proxy + control API); deploy services without a live release; adopt running containers',
     (c) =>
       c
-        .option('detach', { type: 'boolean', alias: 'd', describe: 'run in the background; return once the proxy serves' })
+        .option('detach', {
+          type: 'boolean',
+          alias: 'd',
+          describe: 'run in the background; return once the proxy serves',
+        })
         .example('$0 up --detach', 'start in the background, log to .shipit/daemon.log'),
     async (a) => {
       const out = makeOut(!!a.json);
@@ -24,11 +28,15 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       if (a.detach && !process.env.SHIPIT_DAEMON_CHILD) {
         fs.mkdirSync(files.stateDir, { recursive: true });
         const logFd = fs.openSync(files.log, 'a');
-        const child = spawn(process.execPath, [...process.execArgv, process.argv[1], 'up', '--config', cfg.path], {
-          detached: true,
-          stdio: ['ignore', logFd, logFd],
-          env: { ...process.env, SHIPIT_DAEMON_CHILD: '1' },
-        });
+        const child = spawn(
+          process.execPath,
+          [...process.execArgv, process.argv[1], 'up', '--config', cfg.path],
+          {
+            detached: true,
+            stdio: ['ignore', logFd, logFd],
+            env: { ...process.env, SHIPIT_DAEMON_CHILD: '1' },
+          },
+        );
         let exited: number | null = null;
         child.on('exit', (code) => (exited = code ?? 1));
         child.unref();
@@ -37,16 +45,25 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         while (Date.now() < deadline) {
           if (exited !== null) {
             const tail = fs.readFileSync(files.log, 'utf8').trim().split('\n').slice(-5).join('\n');
-            const err = failed(`the daemon exited (code ${exited}) while starting`, `last lines of ${files.log}:\n${tail}`);
+            const err = failed(
+              `the daemon exited (code ${exited}) while starting`,
+              `last lines of ${files.log}:\n${tail}`,
+            );
             (err as { exit?: number }).exit = exited;
             throw err;
           }
           try {
             ep.token = ep.token ?? fs.readFileSync(files.token, 'utf8').trim();
-            const s = await call<{ ready: boolean; proxy: { host: string; port: number } }>(ep, 'GET', '/v1/status');
+            const s = await call<{ ready: boolean; proxy: { host: string; port: number } }>(
+              ep,
+              'GET',
+              '/v1/status',
+            );
             if (s.ready) {
               out.data({ pid: child.pid, proxy: s.proxy, log: files.log });
-              out.line(`shipit daemon running (pid ${child.pid}); proxy on ${s.proxy.host}:${s.proxy.port}; log ${files.log}`);
+              out.line(
+                `shipit daemon running (pid ${child.pid}); proxy on ${s.proxy.host}:${s.proxy.port}; log ${files.log}`,
+              );
               return;
             }
           } catch {
@@ -54,7 +71,10 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           }
           await new Promise((r) => setTimeout(r, 100));
         }
-        throw failed(`the daemon did not become ready within ${READY_TIMEOUT_MS / 1000}s`, `see ${files.log}`);
+        throw failed(
+          `the daemon did not become ready within ${READY_TIMEOUT_MS / 1000}s`,
+          `see ${files.log}`,
+        );
       }
       const { default: pino } = await import('pino');
       const log = pino({ base: { project: cfg.project } });

@@ -85,16 +85,31 @@ export function locateConfig(opts: LoadOptions = {}): DaemonLocation {
   const file = readConfigFile(opts);
   const cwd = opts.cwd ?? process.cwd();
   const env = opts.env ?? process.env;
-  const data = (parseYaml(file.text, file.path) ?? {}) as { api?: { listen?: unknown }; services?: unknown };
+  const data = (parseYaml(file.text, file.path) ?? {}) as {
+    api?: { listen?: unknown };
+    services?: unknown;
+  };
   const dir = path.dirname(file.path);
   const stateDir = stateDirOf(dir, cwd, env);
   const listen = data.api?.listen;
-  const api = typeof listen === 'string' || typeof listen === 'number' ? parseApiListen(String(listen)) : undefined;
+  const api =
+    typeof listen === 'string' || typeof listen === 'number'
+      ? parseApiListen(String(listen))
+      : undefined;
   if (listen !== undefined && !api) {
-    throw configError(`invalid config ${file.path}:\n  - api.listen: expected "unix:PATH" or "HOST:PORT", got ${JSON.stringify(listen)}`);
+    throw configError(
+      `invalid config ${file.path}:\n  - api.listen: expected "unix:PATH" or "HOST:PORT", got ${JSON.stringify(listen)}`,
+    );
   }
-  const services = data.services && typeof data.services === 'object' ? Object.keys(data.services) : [];
-  return { path: file.path, dir, stateDir, api: apiEndpoint(api, listen !== undefined, dir, stateDir), serviceNames: services };
+  const services =
+    data.services && typeof data.services === 'object' ? Object.keys(data.services) : [];
+  return {
+    path: file.path,
+    dir,
+    stateDir,
+    api: apiEndpoint(api, listen !== undefined, dir, stateDir),
+    serviceNames: services,
+  };
 }
 
 function stateDirOf(dir: string, cwd: string, env: NodeJS.ProcessEnv): string {
@@ -109,7 +124,10 @@ function apiEndpoint(
 ): LoadedConfig['api'] {
   // The default socket lives in the state directory, so SHIPIT_HOME moves it too.
   if (!api) return { socketPath: path.join(stateDir, 'daemon.sock') };
-  if ('socketPath' in api) return { socketPath: wasSet ? path.resolve(dir, api.socketPath) : path.join(stateDir, 'daemon.sock') };
+  if ('socketPath' in api)
+    return {
+      socketPath: wasSet ? path.resolve(dir, api.socketPath) : path.join(stateDir, 'daemon.sock'),
+    };
   return { host: api.host, port: api.port };
 }
 

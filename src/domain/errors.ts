@@ -58,14 +58,19 @@ export const configError = (msg: string, hint?: string) => new ShipitError('conf
 export const failed = (msg: string, hint?: string) => new ShipitError('failed', msg, hint);
 export const conflict = (msg: string, hint?: string) => new ShipitError('conflict', msg, hint);
 export const notFound = (msg: string, hint?: string) => new ShipitError('not-found', msg, hint);
-export const unauthorized = (msg: string, hint?: string) => new ShipitError('unauthorized', msg, hint);
-export const unreachable = (msg: string, hint?: string) => new ShipitError('unreachable', msg, hint);
+export const unauthorized = (msg: string, hint?: string) =>
+  new ShipitError('unauthorized', msg, hint);
+export const unreachable = (msg: string, hint?: string) =>
+  new ShipitError('unreachable', msg, hint);
 export const runtimeError = (msg: string, hint?: string) => new ShipitError('runtime', msg, hint);
 
 /** Rebuilds a ShipitError from its JSON form (API responses). */
 export function fromJSON(body: unknown, fallbackStatus: number): ShipitError {
   const b = (body ?? {}) as { error?: unknown; code?: unknown; hint?: unknown };
-  const code = typeof b.code === 'string' && b.code in EXIT ? (b.code as ErrorCode) : statusCode(fallbackStatus);
+  const code =
+    typeof b.code === 'string' && b.code in EXIT
+      ? (b.code as ErrorCode)
+      : statusCode(fallbackStatus);
   const msg = typeof b.error === 'string' ? b.error : `HTTP ${fallbackStatus}`;
   return new ShipitError(code, msg, typeof b.hint === 'string' ? b.hint : undefined);
 }

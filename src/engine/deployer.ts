@@ -43,7 +43,11 @@ export class Deployer {
     return { service, live, kept };
   }
 
-  async deploy(spec: ServiceSpec, opts: { dryRun?: boolean }, sink: EventSink): Promise<DeployOutcome> {
+  async deploy(
+    spec: ServiceSpec,
+    opts: { dryRun?: boolean },
+    sink: EventSink,
+  ): Promise<DeployOutcome> {
     const service = spec.name;
     if (spec.deploy.strategy !== 'blue-green') {
       throw usageError(
@@ -56,7 +60,10 @@ export class Deployer {
     try {
       await this.d.runtime.ping();
       if (!(await this.d.runtime.imageExists(spec.image))) {
-        throw failed(`image "${spec.image}" not found on the Docker engine; nothing was changed`, 'build or pull it first, or check the tag with: docker images');
+        throw failed(
+          `image "${spec.image}" not found on the Docker engine; nothing was changed`,
+          'build or pull it first, or check the tag with: docker images',
+        );
       }
       const observed = this.observe(service);
       const number = this.d.store.nextReleaseNumber(service);
@@ -84,14 +91,23 @@ export class Deployer {
     }
   }
 
-  async rollback(service: string, to: number | undefined, opts: { dryRun?: boolean }, sink: EventSink): Promise<DeployOutcome> {
+  async rollback(
+    service: string,
+    to: number | undefined,
+    opts: { dryRun?: boolean },
+    sink: EventSink,
+  ): Promise<DeployOutcome> {
     const unlock = this.d.locks.acquire(service, 'a rollback');
     const t0 = this.d.clock.now();
     try {
       const observed = this.observe(service);
       const target = this.rollbackTarget(service, observed, to);
       await this.d.runtime.ping();
-      const containers = await this.d.runtime.list({ project: this.d.project, service, release: target.number });
+      const containers = await this.d.runtime.list({
+        project: this.d.project,
+        service,
+        release: target.number,
+      });
       const running = containers.length >= 1 && containers.every((c) => c.running);
       if (!running && containers.length) {
         // Half-alive release: start it afresh rather than mix states.
@@ -107,16 +123,28 @@ export class Deployer {
     }
   }
 
-  private rollbackTarget(service: string, observed: Observed, to: number | undefined): ReleaseRecord {
+  private rollbackTarget(
+    service: string,
+    observed: Observed,
+    to: number | undefined,
+  ): ReleaseRecord {
     if (to === undefined) {
       const prev = observed.kept[0] ?? this.d.store.releasesWithStatus(['retired'], service)[0];
-      if (!prev) throw notFound(`${service} has no previous release to roll back to`, 'see shipit history');
+      if (!prev)
+        throw notFound(`${service} has no previous release to roll back to`, 'see shipit history');
       return prev;
     }
     const r = this.d.store.getRelease(service, to);
-    if (!r) throw notFound(`${service} has no release ${to}`, 'see shipit history for the release numbers');
+    if (!r)
+      throw notFound(
+        `${service} has no release ${to}`,
+        'see shipit history for the release numbers',
+      );
     if (r.status === 'live') throw usageError(`${service} r${to} is already live`);
-    if (r.result !== 'succeeded') throw usageError(`${service} r${to} never went live (${r.result ?? r.status}): refusing to roll back to it`);
+    if (r.result !== 'succeeded')
+      throw usageError(
+        `${service} r${to} never went live (${r.result ?? r.status}): refusing to roll back to it`,
+      );
     return r;
   }
 
@@ -129,7 +157,12 @@ export class Deployer {
     };
   }
 
-  private async execute(plan: Plan, specOf: (n: number) => ServiceSpec, sink: EventSink, what: string): Promise<void> {
+  private async execute(
+    plan: Plan,
+    specOf: (n: number) => ServiceSpec,
+    sink: EventSink,
+    what: string,
+  ): Promise<void> {
     const { store, clock, log, executor } = this.d;
     const emit = (e: Omit<DeployEvent, 'at' | 'service'> & { at?: number }) => {
       const ev: DeployEvent = { service: plan.service, at: e.at ?? clock.now(), ...e };
@@ -143,16 +176,37 @@ export class Deployer {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       const hint = (err as { hint?: string }).hint;
-      if (what === 'deploy') store.updateRelease(plan.service, plan.release, { result: 'failed', reason, finishedAt: clock.now() });
-      emit({ release: plan.release, type: 'failed', message: reason, data: hint ? { hint } : undefined });
+      if (what === 'deploy')
+        store.updateRelease(plan.service, plan.release, {
+          result: 'failed',
+          reason,
+          finishedAt: clock.now(),
+        });
+      emit({
+        release: plan.release,
+        type: 'failed',
+        message: reason,
+        data: hint ? { hint } : undefined,
+      });
       throw err;
     }
     if (what === 'deploy') store.updateRelease(plan.service, plan.release, { result: 'succeeded' });
-    emit({ release: plan.release, type: 'live', message: `${plan.service} r${plan.release} is live` });
-    for (const kept of store.releasesWithStatus(['previous'], plan.service)) this.d.retirer.schedule(kept);
+    emit({
+      release: plan.release,
+      type: 'live',
+      message: `${plan.service} r${plan.release} is live`,
+    });
+    for (const kept of store.releasesWithStatus(['previous'], plan.service))
+      this.d.retirer.schedule(kept);
   }
 
   private outcome(plan: Plan, dryRun: boolean, t0: number): DeployOutcome {
-    return { service: plan.service, release: plan.release, plan: formatPlan(plan), dryRun, durationMs: this.d.clock.now() - t0 };
+    return {
+      service: plan.service,
+      release: plan.release,
+      plan: formatPlan(plan),
+      dryRun,
+      durationMs: this.d.clock.now() - t0,
+    };
   }
 }

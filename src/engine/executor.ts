@@ -39,39 +39,70 @@ export class Executor {
     for (let i = 0; i < total; i++) {
       const step = plan.steps[i];
       const t0 = this.deps.clock.now();
-      emit({ release: plan.release, type: 'step', message: `[${i + 1}/${total}] ${describeStep(step)}`, data: { cause: step.cause, kind: step.kind } });
+      emit({
+        release: plan.release,
+        type: 'step',
+        message: `[${i + 1}/${total}] ${describeStep(step)}`,
+        data: { cause: step.cause, kind: step.kind },
+      });
       try {
         await this.step(plan.service, step, specOf, emit, started);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
-        emit({ release: plan.release, type: 'step-failed', message: e.message, data: { step: i + 1 } });
+        emit({
+          release: plan.release,
+          type: 'step-failed',
+          message: e.message,
+          data: { step: i + 1 },
+        });
         await this.compensate(plan, specOf, emit);
         throw err;
       }
-      emit({ release: plan.release, type: 'step-done', message: `[${i + 1}/${total}] done in ${this.deps.clock.now() - t0}ms` });
+      emit({
+        release: plan.release,
+        type: 'step-done',
+        message: `[${i + 1}/${total}] done in ${this.deps.clock.now() - t0}ms`,
+      });
     }
   }
 
   private async compensate(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
     for (const step of plan.compensation) {
-      emit({ release: plan.release, type: 'compensate', message: describeStep(step), data: { cause: step.cause } });
+      emit({
+        release: plan.release,
+        type: 'compensate',
+        message: describeStep(step),
+        data: { cause: step.cause },
+      });
       try {
         await this.step(plan.service, step, specOf, emit, this.deps.clock.now());
       } catch (err) {
         // Keep going: every compensation step is independent, and a half-undone deploy is worse.
-        this.deps.log.error({ service: plan.service, err: (err as Error).message }, 'compensation step failed');
+        this.deps.log.error(
+          { service: plan.service, err: (err as Error).message },
+          'compensation step failed',
+        );
         emit({ release: plan.release, type: 'compensate-failed', message: (err as Error).message });
       }
     }
   }
 
-  private async step(service: string, step: Step, specOf: SpecOf, emit: Emit, planStarted: number): Promise<void> {
+  private async step(
+    service: string,
+    step: Step,
+    specOf: SpecOf,
+    emit: Emit,
+    planStarted: number,
+  ): Promise<void> {
     const d = this.deps;
     switch (step.kind) {
       case 'start': {
         const spec = specOf(step.release);
         if (!(await d.runtime.imageExists(spec.image))) {
-          throw failed(`image "${spec.image}" not found on the Docker engine`, 'build or pull it first, or check the tag with: docker images');
+          throw failed(
+            `image "${spec.image}" not found on the Docker engine`,
+            'build or pull it first, or check the tag with: docker images',
+          );
         }
         await d.runtime.ensureNetwork(d.project);
         const started = await Promise.all(
@@ -90,14 +121,25 @@ export class Executor {
             }),
           ),
         );
-        emit({ release: step.release, type: 'info', message: `started ${started.map((c) => c.name).join(', ')}` });
+        emit({
+          release: step.release,
+          type: 'info',
+          message: `started ${started.map((c) => c.name).join(', ')}`,
+        });
         return;
       }
       case 'wait-healthy': {
         const spec = specOf(step.release);
         const containers = await this.running(service, step.release);
         if (containers.length === 0) throw failed(`r${step.release} has no running container`);
-        await waitHealthy(containers, spec.healthcheck, step.timeoutMs, step.quick ?? false, d, planStarted);
+        await waitHealthy(
+          containers,
+          spec.healthcheck,
+          step.timeoutMs,
+          step.quick ?? false,
+          d,
+          planStarted,
+        );
         return;
       }
       case 'set-weights': {
@@ -113,13 +155,24 @@ export class Executor {
         return;
       }
       case 'drain': {
-        const ids = (await d.runtime.list({ project: d.project, service, release: step.release })).map((c) => c.id);
+        const ids = (
+          await d.runtime.list({ project: d.project, service, release: step.release })
+        ).map((c) => c.id);
         const left = await d.router.drain(ids, step.timeoutMs);
-        if (left > 0) emit({ release: step.release, type: 'info', message: `drainTimeout passed with ${left} request(s) still in flight on r${step.release}` });
+        if (left > 0)
+          emit({
+            release: step.release,
+            type: 'info',
+            message: `drainTimeout passed with ${left} request(s) still in flight on r${step.release}`,
+          });
         return;
       }
       case 'remove': {
-        const containers = await d.runtime.list({ project: d.project, service, release: step.release });
+        const containers = await d.runtime.list({
+          project: d.project,
+          service,
+          release: step.release,
+        });
         const grace = specOf(step.release).deploy.drainTimeoutMs;
         await Promise.all(
           containers.map(async (c) => {

@@ -7,7 +7,10 @@ export class ServiceLocks {
   acquire(service: string, what: string): () => void {
     const current = this.held.get(service);
     if (current) {
-      throw conflict(`${service}: ${current} is in progress`, `wait for it to finish (shipit status ${service}), then try again`);
+      throw conflict(
+        `${service}: ${current} is in progress`,
+        `wait for it to finish (shipit status ${service}), then try again`,
+      );
     }
     this.held.set(service, what);
     let released = false;

@@ -44,12 +44,19 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
       reason: 'the daemon stopped during the deploy; rolled back on restart',
       finishedAt: now,
     });
-    d.store.appendEvent({ service: r.service, release: r.number, at: now, type: 'interrupted', message: `r${r.number} was interrupted by a daemon restart and rolled back` });
+    d.store.appendEvent({
+      service: r.service,
+      release: r.number,
+      at: now,
+      type: 'interrupted',
+      message: `r${r.number} was interrupted by a daemon restart and rolled back`,
+    });
     report.interrupted.push({ service: r.service, release: r.number });
   }
 
   const keep = new Set<string>();
-  for (const r of d.store.releasesWithStatus(['live', 'previous'])) keep.add(`${r.service}:${r.number}`);
+  for (const r of d.store.releasesWithStatus(['live', 'previous']))
+    keep.add(`${r.service}:${r.number}`);
 
   const leftovers = containers.filter((c) => !keep.has(`${c.service}:${c.release}`));
   await Promise.all(
@@ -61,24 +68,46 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
   );
 
   for (const r of d.store.releasesWithStatus(['live'])) {
-    const mine = containers.filter((c) => c.service === r.service && c.release === r.number && c.running && c.ip);
+    const mine = containers.filter(
+      (c) => c.service === r.service && c.release === r.number && c.running && c.ip,
+    );
     // One probe each before routing, so a container that died meanwhile gets no traffic.
-    const health = await Promise.all(mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)));
-    d.routes.publish(r.service, [{ number: r.number, weight: 100, spec: r.spec, containers: mine }]);
+    const health = await Promise.all(
+      mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)),
+    );
+    d.routes.publish(r.service, [
+      { number: r.number, weight: 100, spec: r.spec, containers: mine },
+    ]);
     mine.forEach((c, i) => {
       if (!health[i]) d.router.setHealth(c.id, false);
     });
-    report.adopted.push({ service: r.service, release: r.number, containers: mine.map((c) => c.id) });
+    report.adopted.push({
+      service: r.service,
+      release: r.number,
+      containers: mine.map((c) => c.id),
+    });
     if (mine.length < r.replicas) {
-      d.log.warn({ service: r.service, release: r.number, running: mine.length, want: r.replicas }, 'live release has fewer running containers than recorded');
+      d.log.warn(
+        { service: r.service, release: r.number, running: mine.length, want: r.replicas },
+        'live release has fewer running containers than recorded',
+      );
     }
   }
   for (const r of d.store.releasesWithStatus(['previous'])) d.retirer.schedule(r);
   return report;
 }
 
-async function firstProbe(c: ContainerInfo, d: ReconcileDeps, port: number, hc: HealthcheckSpec): Promise<boolean> {
+async function firstProbe(
+  c: ContainerInfo,
+  d: ReconcileDeps,
+  port: number,
+  hc: HealthcheckSpec,
+): Promise<boolean> {
   const r = await d.probe(c.ip as string, port, hc);
-  if (!r.ok) d.log.warn({ container: c.name, detail: r.detail }, 'adopted container failed its first health check');
+  if (!r.ok)
+    d.log.warn(
+      { container: c.name, detail: r.detail },
+      'adopted container failed its first health check',
+    );
   return r.ok;
 }

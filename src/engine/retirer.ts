@@ -14,17 +14,26 @@ export class Retirer {
   private timers = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    private readonly d: { store: StateStore; clock: Clock; executor: Executor; locks: ServiceLocks; log: Logger },
+    private readonly d: {
+      store: StateStore;
+      clock: Clock;
+      executor: Executor;
+      locks: ServiceLocks;
+      log: Logger;
+    },
   ) {}
 
   schedule(r: ReleaseRecord): void {
     const key = `${r.service}:${r.number}`;
     if (this.timers.has(key)) return;
     const due = (r.demotedAt ?? this.d.clock.now()) + r.spec.deploy.keepPreviousMs;
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      void this.retire(r.service, r.number);
-    }, Math.max(0, due - this.d.clock.now()));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        void this.retire(r.service, r.number);
+      },
+      Math.max(0, due - this.d.clock.now()),
+    );
     t.unref();
     this.timers.set(key, t);
   }
@@ -55,7 +64,11 @@ export class Retirer {
         ],
         compensation: [],
       };
-      await this.d.executor.run(plan, () => r.spec, (e) => this.d.store.appendEvent({ service, at: this.d.clock.now(), ...e }));
+      await this.d.executor.run(
+        plan,
+        () => r.spec,
+        (e) => this.d.store.appendEvent({ service, at: this.d.clock.now(), ...e }),
+      );
       this.d.log.info({ service, release: number }, 'previous release retired');
     } catch (e) {
       this.d.log.error({ service, release: number, err: (e as Error).message }, 'retiring failed');

@@ -58,7 +58,14 @@ export class Routes {
     for (const releases of this.services.values()) {
       for (const r of releases) {
         for (const c of r.containers) {
-          if (c.running && c.ip) targets.push({ id: c.id, name: c.name, host: c.ip, port: r.spec.port, healthcheck: r.spec.healthcheck });
+          if (c.running && c.ip)
+            targets.push({
+              id: c.id,
+              name: c.name,
+              host: c.ip,
+              port: r.spec.port,
+              healthcheck: r.spec.healthcheck,
+            });
         }
       }
     }

@@ -28,7 +28,11 @@ export async function waitHealthy(
   since = deps.clock.now(),
 ): Promise<void> {
   const deadline = since + timeoutMs;
-  await Promise.all(containers.map((c) => waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, deps)));
+  await Promise.all(
+    containers.map((c) =>
+      waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, deps),
+    ),
+  );
 }
 
 async function waitOne(
@@ -40,13 +44,12 @@ async function waitOne(
   deps: WaitHealthyDeps,
 ): Promise<void> {
   let successes = 0;
-  let last = 'no probe ran';
   let probes = 0;
   for (;;) {
     if (!c.ip) throw failed(`${c.name} has no address on the project network`);
     const r = await deps.probe(c.ip, c.port, hc);
     probes++;
-    last = r.detail;
+    const last = r.detail;
     if (r.ok) {
       if (++successes >= threshold) return;
     } else {
@@ -62,11 +65,17 @@ async function waitOne(
         logs.trim() ? `last log lines of ${c.name}:\n${logs.trim()}` : undefined,
       );
     }
-    await deps.clock.sleep(Math.min(left, r.ok ? hc.intervalMs : Math.min(STARTUP_POLL_MS, hc.intervalMs)));
+    await deps.clock.sleep(
+      Math.min(left, r.ok ? hc.intervalMs : Math.min(STARTUP_POLL_MS, hc.intervalMs)),
+    );
   }
 }
 
-async function assertRunning(c: ContainerInfo, last: string, runtime: ContainerRuntime): Promise<void> {
+async function assertRunning(
+  c: ContainerInfo,
+  last: string,
+  runtime: ContainerRuntime,
+): Promise<void> {
   const now = await runtime.inspect(c.id);
   if (now && now.running) return;
   const logs = await runtime.logs(c.id, 10).catch(() => '');

@@ -42,7 +42,14 @@ export class HealthMonitor {
     }
     for (const t of targets) {
       if (this.entries.has(t.id)) continue;
-      const e: Entry = { target: t, timer: null, successes: 0, failures: 0, healthy: true, lastDetail: '' };
+      const e: Entry = {
+        target: t,
+        timer: null,
+        successes: 0,
+        failures: 0,
+        healthy: true,
+        lastDetail: '',
+      };
       this.entries.set(t.id, e);
       this.schedule(e);
     }

@@ -12,7 +12,12 @@ export type Probe = (host: string, port: number, hc: HealthcheckSpec) => Promise
 
 const noKeepAlive = new http.Agent({ keepAlive: false });
 
-export function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+export function httpProbe(
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const req = http.get({ host, port, path, agent: noKeepAlive, timeout: timeoutMs }, (res) => {
       let body = '';
@@ -22,7 +27,10 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
       });
       res.on('end', () => {
         const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400;
-        resolve({ ok, detail: `GET ${path} -> ${res.statusCode} ${JSON.stringify(body.trim().slice(0, 120))}` });
+        resolve({
+          ok,
+          detail: `GET ${path} -> ${res.statusCode} ${JSON.stringify(body.trim().slice(0, 120))}`,
+        });
       });
       res.on('error', (e) => resolve({ ok: false, detail: `GET ${path}: ${e.message}` }));
     });
@@ -38,7 +46,9 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
       s.destroy();
       resolve(r);
     };
-    s.setTimeout(timeoutMs, () => done({ ok: false, detail: `tcp ${port}: timed out after ${timeoutMs}ms` }));
+    s.setTimeout(timeoutMs, () =>
+      done({ ok: false, detail: `tcp ${port}: timed out after ${timeoutMs}ms` }),
+    );
     s.once('connect', () => done({ ok: true, detail: `tcp ${port}: connected` }));
     s.once('error', (e) => done({ ok: false, detail: `tcp ${port}: ${e.message}` }));
   });

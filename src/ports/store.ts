@@ -8,7 +8,9 @@ export interface StateStore {
   updateRelease(
     service: string,
     number: number,
-    patch: Partial<Pick<ReleaseRecord, 'status' | 'finishedAt' | 'result' | 'reason' | 'replicas' | 'demotedAt'>>,
+    patch: Partial<
+      Pick<ReleaseRecord, 'status' | 'finishedAt' | 'result' | 'reason' | 'replicas' | 'demotedAt'>
+    >,
   ): void;
   getRelease(service: string, number: number): ReleaseRecord | null;
   /** Newest first. */

@@ -55,7 +55,11 @@ export function splitOf(releases: WeightedRelease[]): ReleaseSplit {
  * The release a request goes to, or null when nothing takes traffic.
  * `acceptance` users get the newest release even at weight 0.
  */
-export function pickRelease(split: ReleaseSplit, key: string | null, acceptance = false): number | null {
+export function pickRelease(
+  split: ReleaseSplit,
+  key: string | null,
+  acceptance = false,
+): number | null {
   if (acceptance && split.newest !== null) return split.newest;
   if (split.only !== null) return split.only;
   if (split.ranges.length === 0) return null;

@@ -2,7 +2,12 @@ import type { Weights } from '../domain/types';
 import type { RouteReleaseInput, Router, TargetState } from '../ports/router';
 import type { Clock } from '../ports/clock';
 import { systemClock } from '../ports/clock';
-import { buildServiceRoute, RoutingTable, type ReleaseRoute, type ServiceRoute } from './routing-table';
+import {
+  buildServiceRoute,
+  RoutingTable,
+  type ReleaseRoute,
+  type ServiceRoute,
+} from './routing-table';
 import { Target } from './target';
 
 interface ServiceInput {

@@ -17,7 +17,14 @@ export interface ProxyOptions {
 }
 
 const STICKY_COOKIE = 'shipit-id';
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ETIMEDOUT']);
+const RETRYABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ETIMEDOUT',
+]);
 const CTX = Symbol('shipit');
 
 interface RequestContext {
@@ -58,7 +65,9 @@ export class ProxyServer {
     this.server.on('clientError', (err, socket) => {
       if (socket.writable) {
         const code = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-        socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        socket.end(
+          `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        );
       } else socket.destroy();
     });
   }
@@ -93,21 +102,39 @@ export class ProxyServer {
     const len = req.headers['content-length'];
     if (len !== undefined && Number(len) > this.opts.maxBodyBytes) {
       res.setHeader('connection', 'close');
-      return void send(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`, route.name);
+      return void send(
+        res,
+        413,
+        `request body larger than ${this.opts.maxBodyBytes} bytes`,
+        route.name,
+      );
     }
     const target = this.chooseTarget(req, res, route);
     if (!target) return void send(res, 503, 'no healthy container', route.name);
-    const ctx: RequestContext = { route, target: null, retried: false, timedOut: false, started: performance.now() };
+    const ctx: RequestContext = {
+      route,
+      target: null,
+      retried: false,
+      timedOut: false,
+      started: performance.now(),
+    };
     req[CTX] = ctx;
     setForwardHeaders(req);
     res.once('close', () => this.finish(req, res, ctx));
     this.dispatch(req, res, ctx, target);
   }
 
-  private chooseTarget(req: Req, res: http.ServerResponse, route: ServiceRoute, exclude?: Target): Target | null {
+  private chooseTarget(
+    req: Req,
+    res: http.ServerResponse,
+    route: ServiceRoute,
+    exclude?: Target,
+  ): Target | null {
     let release = route.split.only;
     if (release === null || route.acceptance) {
-      const acceptance = route.acceptance ? isAcceptance(req, route.acceptance.header, route.acceptance.cookie) : false;
+      const acceptance = route.acceptance
+        ? isAcceptance(req, route.acceptance.header, route.acceptance.cookie)
+        : false;
       let key: string | null = null;
       if (route.splitting && !acceptance) key = stickyKey(req, res, route);
       release = pickRelease(route.split, key, acceptance);
@@ -121,7 +148,9 @@ export class ProxyServer {
     ctx.target = target;
     target.inflight++;
     res.setHeader('x-shipit-release', String(target.release));
-    this.proxy.web(req, res, { target: target.url }, (err) => this.onError(err as NodeJS.ErrnoException, req, res, ctx));
+    this.proxy.web(req, res, { target: target.url }, (err) =>
+      this.onError(err as NodeJS.ErrnoException, req, res, ctx),
+    );
   }
 
   private release(ctx: RequestContext): void {
@@ -131,14 +160,25 @@ export class ProxyServer {
     }
   }
 
-  private onError(err: NodeJS.ErrnoException, req: Req, res: http.ServerResponse, ctx: RequestContext): void {
+  private onError(
+    err: NodeJS.ErrnoException,
+    req: Req,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+  ): void {
     const failed = ctx.target;
     this.release(ctx);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
     }
-    if (ctx.timedOut) return void send(res, 504, `upstream did not answer within ${this.opts.upstreamTimeoutMs}ms`, ctx.route.name);
+    if (ctx.timedOut)
+      return void send(
+        res,
+        504,
+        `upstream did not answer within ${this.opts.upstreamTimeoutMs}ms`,
+        ctx.route.name,
+      );
     const code = err.code ?? '';
     if (failed && (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH')) failed.healthy = false; // passive check
     if (!ctx.retried && RETRYABLE.has(code) && !hasBody(req)) {
@@ -146,7 +186,10 @@ export class ProxyServer {
       const next = this.chooseTarget(req, res, ctx.route, failed ?? undefined);
       if (next) return this.dispatch(req, res, ctx, next);
     }
-    this.opts.log.warn({ service: ctx.route.name, container: failed?.name, err: err.message, code }, 'upstream error');
+    this.opts.log.warn(
+      { service: ctx.route.name, container: failed?.name, err: err.message, code },
+      'upstream error',
+    );
     send(res, 502, `upstream error: ${code || err.message}`, ctx.route.name);
   }
 
@@ -175,7 +218,9 @@ export class ProxyServer {
     const fakeRes = new http.ServerResponse(req); // collects a sticky cookie we cannot set on an upgrade
     const target = route ? this.chooseTarget(req, fakeRes, route) : null;
     if (!route || !target) {
-      socket.end(`HTTP/1.1 ${route ? 503 : 404} ${route ? 'Service Unavailable' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${route ? 503 : 404} ${route ? 'Service Unavailable' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
       return;
     }
     setForwardHeaders(req);
@@ -222,7 +267,11 @@ function isAcceptance(req: http.IncomingMessage, header: string, cookieName: str
   return req.headers[header.toLowerCase()] === 'next' || cookie(req, cookieName) === 'next';
 }
 
-function stickyKey(req: http.IncomingMessage, res: http.ServerResponse, route: ServiceRoute): string {
+function stickyKey(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  route: ServiceRoute,
+): string {
   if (route.sticky.mode === 'ip') return req.socket.remoteAddress ?? '';
   if (route.sticky.mode === 'header') {
     const v = req.headers[(route.sticky.header ?? '').toLowerCase()];
@@ -237,6 +286,9 @@ function stickyKey(req: http.IncomingMessage, res: http.ServerResponse, route: S
 
 function send(res: http.ServerResponse, status: number, message: string, service?: string): void {
   const body = JSON.stringify({ error: http.STATUS_CODES[status], message, service });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }

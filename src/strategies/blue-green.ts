@@ -16,19 +16,33 @@ export function planBlueGreen(observed: Observed, desired: Desired): Plan {
       kind: 'start',
       release: n,
       count: spec.replicas,
-      cause: live ? `new release r${n} starts beside live r${live.number}` : `first release of ${spec.name}`,
+      cause: live
+        ? `new release r${n} starts beside live r${live.number}`
+        : `first release of ${spec.name}`,
     },
-    { kind: 'wait-healthy', release: n, timeoutMs: d.deployTimeoutMs, cause: 'must pass its health check before it gets traffic' },
+    {
+      kind: 'wait-healthy',
+      release: n,
+      timeoutMs: d.deployTimeoutMs,
+      cause: 'must pass its health check before it gets traffic',
+    },
     {
       kind: 'set-weights',
       weights: { [n]: 100 },
-      cause: live ? `flip: all traffic from r${live.number} to r${n} in one swap` : `r${n} takes all traffic`,
+      cause: live
+        ? `flip: all traffic from r${live.number} to r${n} in one swap`
+        : `r${n} takes all traffic`,
     },
     { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
   ];
   steps.push(...retire(observed, desired));
   const compensation: Step[] = [];
-  if (live) compensation.push({ kind: 'set-weights', weights: { [live.number]: 100 }, cause: `traffic stays on r${live.number}` });
+  if (live)
+    compensation.push({
+      kind: 'set-weights',
+      weights: { [live.number]: 100 },
+      cause: `traffic stays on r${live.number}`,
+    });
   compensation.push(
     { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
     { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
@@ -50,11 +64,19 @@ export function retire(observed: Observed, desired: Desired): Step[] {
       cause: `kept running out of routing for ${d.keepPreviousMs}ms: rollback is a flip back`,
     });
   }
-  const toRemove = [...(live && !keepOld ? [live] : []), ...kept.filter((k) => k.number !== desired.release)];
+  const toRemove = [
+    ...(live && !keepOld ? [live] : []),
+    ...kept.filter((k) => k.number !== desired.release),
+  ];
   for (const old of toRemove) {
     const why = old === live ? 'keepPrevious is 0' : `only the latest previous release is kept`;
     steps.push(
-      { kind: 'drain', release: old.number, timeoutMs: d.drainTimeoutMs, cause: `in-flight requests of r${old.number} finish` },
+      {
+        kind: 'drain',
+        release: old.number,
+        timeoutMs: d.drainTimeoutMs,
+        cause: `in-flight requests of r${old.number} finish`,
+      },
       { kind: 'remove', release: old.number, cause: why },
       { kind: 'mark', release: old.number, status: 'retired', cause: why },
     );

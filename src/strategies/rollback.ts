@@ -13,7 +13,12 @@ export function planRollback(observed: Observed, target: ReleaseRecord, running:
   const { live } = observed;
   const steps: Step[] = [];
   if (!running) {
-    steps.push({ kind: 'start', release: n, count: target.replicas, cause: `r${n}'s containers are gone: start them again from its spec` });
+    steps.push({
+      kind: 'start',
+      release: n,
+      count: target.replicas,
+      cause: `r${n}'s containers are gone: start them again from its spec`,
+    });
   }
   steps.push(
     {
@@ -21,14 +26,33 @@ export function planRollback(observed: Observed, target: ReleaseRecord, running:
       release: n,
       timeoutMs: spec.deploy.deployTimeoutMs,
       quick: running,
-      cause: running ? `r${n} is still running: one good probe each is enough` : 'must pass its health check before it gets traffic',
+      cause: running
+        ? `r${n} is still running: one good probe each is enough`
+        : 'must pass its health check before it gets traffic',
     },
-    { kind: 'set-weights', weights: { [n]: 100 }, cause: live ? `flip back: all traffic from r${live.number} to r${n}` : `r${n} takes all traffic` },
+    {
+      kind: 'set-weights',
+      weights: { [n]: 100 },
+      cause: live
+        ? `flip back: all traffic from r${live.number} to r${n}`
+        : `r${n} takes all traffic`,
+    },
     { kind: 'mark', release: n, status: 'live', cause: 'rollback complete' },
   );
-  steps.push(...retire({ ...observed, kept: observed.kept.filter((k) => k.number !== n) }, { release: n, spec }));
+  steps.push(
+    ...retire(
+      { ...observed, kept: observed.kept.filter((k) => k.number !== n) },
+      { release: n, spec },
+    ),
+  );
   const compensation: Step[] = [];
-  if (live) compensation.push({ kind: 'set-weights', weights: { [live.number]: 100 }, cause: `traffic stays on r${live.number}` });
-  if (!running) compensation.push({ kind: 'remove', release: n, cause: `r${n} could not be brought back` });
+  if (live)
+    compensation.push({
+      kind: 'set-weights',
+      weights: { [live.number]: 100 },
+      cause: `traffic stays on r${live.number}`,
+    });
+  if (!running)
+    compensation.push({ kind: 'remove', release: n, cause: `r${n} could not be brought back` });
   return { service: observed.service, release: n, strategy: 'blue-green', steps, compensation };
 }

@@ -86,7 +86,10 @@ ${o.extraYaml ?? ''}`);
   cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
     const t0 = Date.now();
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BIN, ...args], { cwd: this.dir, env: { ...process.env, ...env } });
+      const p = spawn(process.execPath, [BIN, ...args], {
+        cwd: this.dir,
+        env: { ...process.env, ...env },
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (c) => (stdout += c));
@@ -124,7 +127,13 @@ ${o.extraYaml ?? ''}`);
     await gone;
   }
 
-  async status(): Promise<{ services: { name: string; releases: { number: number; status: string; weight: number; image: string }[]; targets: { id: string; healthy: boolean; draining: boolean; release: number }[] }[] }> {
+  async status(): Promise<{
+    services: {
+      name: string;
+      releases: { number: number; status: string; weight: number; image: string }[];
+      targets: { id: string; healthy: boolean; draining: boolean; release: number }[];
+    }[];
+  }> {
     const s = await this.cli(['status', '--json']);
     if (s.code !== 0) throw new Error(`status failed: ${s.stderr}`);
     return JSON.parse(s.stdout);
