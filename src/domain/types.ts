@@ -85,13 +85,15 @@ export interface ContainerInfo {
 
 export type Weights = Record<number, number>;
 
-export type Step =
+/** One thing the executor does. `bestEffort` steps report a failure and go on (cleanup of old releases). */
+export type Step = (
   | { kind: 'start'; release: number; count: number; cause: string }
   | { kind: 'wait-healthy'; release: number; timeoutMs: number; quick?: boolean; cause: string }
   | { kind: 'set-weights'; weights: Weights; cause: string }
   | { kind: 'drain'; release: number; timeoutMs: number; cause: string }
   | { kind: 'remove'; release: number; cause: string }
-  | { kind: 'mark'; release: number; status: ReleaseStatus; cause: string };
+  | { kind: 'mark'; release: number; status: ReleaseStatus; cause: string }
+) & { bestEffort?: boolean };
 
 export interface Plan {
   service: string;
@@ -125,7 +127,11 @@ export function describeStep(s: Step): string {
 
 export function formatPlan(plan: Plan): string {
   const lines = [`plan: ${plan.service} r${plan.release} (${plan.strategy})`];
-  plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${describeStep(s)}  — ${s.cause}`));
+  plan.steps.forEach((s, i) =>
+    lines.push(
+      `  ${i + 1}. ${describeStep(s)}${s.bestEffort ? ' (best effort)' : ''}  — ${s.cause}`,
+    ),
+  );
   if (plan.compensation.length) {
     lines.push('  on failure:');
     plan.compensation.forEach((s) => lines.push(`   - ${describeStep(s)}  — ${s.cause}`));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ContainerInfo, DeployEvent, Plan, ServiceSpec, Step } from '../domain/types';
 import { describeStep } from '../domain/types';
-import { failed } from '../domain/errors';
+import { failed, isShipitError } from '../domain/errors';
 import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
@@ -49,6 +49,18 @@ export class Executor {
         await this.step(plan.service, step, specOf, emit, started);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
+        if (step.bestEffort) {
+          this.deps.log.warn(
+            { service: plan.service, step: step.kind, err: e.message },
+            'best-effort step failed',
+          );
+          emit({
+            release: plan.release,
+            type: 'warning',
+            message: `${describeStep(step)} failed: ${e.message}`,
+          });
+          continue;
+        }
         emit({
           release: plan.release,
           type: 'step-failed',
@@ -56,7 +68,8 @@ export class Executor {
           data: { step: i + 1 },
         });
         await this.compensate(plan, specOf, emit);
-        throw err;
+        // Typed at the edge of the engine: anything unexpected is an operation failure (exit 1).
+        throw isShipitError(err) ? err : failed(`${describeStep(step)}: ${e.message}`);
       }
       emit({
         release: plan.release,
@@ -186,9 +199,12 @@ export class Executor {
       }
       case 'mark': {
         const now = d.clock.now();
+        const before = d.store.getRelease(service, step.release);
+        // finishedAt is when the deploy that made the release ended: a rollback to it keeps it.
+        const ends = (step.status === 'live' || step.status === 'failed') && !before?.finishedAt;
         d.store.updateRelease(service, step.release, {
           status: step.status,
-          ...(step.status === 'live' || step.status === 'failed' ? { finishedAt: now } : {}),
+          ...(ends ? { finishedAt: now } : {}),
           ...(step.status === 'previous' ? { demotedAt: now } : {}),
         });
         return;

@@ -35,7 +35,12 @@ describe('ProxyRouter', () => {
 
     r.setService('web', ['example.test'], [{ number: 2, weight: 100, targets: [tgt('b', 3)] }]);
     expect(r.table).not.toBe(t1);
-    expect(t1.lookup('example.test')?.releases.get(1)?.targets.map((t) => t.id)).toEqual(['a']);
+    expect(
+      t1
+        .lookup('example.test')
+        ?.releases.get(1)
+        ?.targets.map((t) => t.id),
+    ).toEqual(['a']);
     expect(r.table.lookup('example.test')?.releases.has(1)).toBe(false);
   });
 
@@ -47,7 +52,12 @@ describe('ProxyRouter', () => {
     targets.push(tgt('x', 9));
     hosts.push('other.test');
     r.removeService('nothing'); // forces a rebuild
-    expect(r.table.lookup('example.test')?.releases.get(1)?.targets.map((t) => t.id)).toEqual(['a']);
+    expect(
+      r.table
+        .lookup('example.test')
+        ?.releases.get(1)
+        ?.targets.map((t) => t.id),
+    ).toEqual(['a']);
     expect(r.table.lookup('other.test')).toBeNull();
   });
 
@@ -57,10 +67,14 @@ describe('ProxyRouter', () => {
     const a = r.target('a')!;
     a.inflight = 4;
     a.healthy = false;
-    r.setService('web', ['*'], [
-      { number: 1, weight: 90, targets: [tgt('a')] },
-      { number: 2, weight: 10, targets: [tgt('b', 3)] },
-    ]);
+    r.setService(
+      'web',
+      ['*'],
+      [
+        { number: 1, weight: 90, targets: [tgt('a')] },
+        { number: 2, weight: 10, targets: [tgt('b', 3)] },
+      ],
+    );
     expect(r.target('a')).toBe(a);
     expect(r.table.lookup('x')?.releases.get(1)?.targets[0]).toBe(a);
     expect(a.inflight).toBe(4);
@@ -73,7 +87,11 @@ describe('ProxyRouter', () => {
     r.setService('web', ['*'], [{ number: 1, weight: 100, targets: [tgt('b', 3)] }]);
     expect(r.target('a')?.draining).toBe(true);
     expect(r.target('b')?.draining).toBe(false);
-    expect(r.targets('web').find((t) => t.id === 'a')).toMatchObject({ draining: true, release: 1, address: '10.0.0.2:8080' });
+    expect(r.targets('web').find((t) => t.id === 'a')).toMatchObject({
+      draining: true,
+      release: 1,
+      address: '10.0.0.2:8080',
+    });
     r.setService('web', ['*'], [{ number: 1, weight: 100, targets: [tgt('a'), tgt('b', 3)] }]);
     expect(r.target('a')?.draining).toBe(false);
   });
@@ -92,10 +110,14 @@ describe('ProxyRouter', () => {
 
   it('weights() reports each release weight of a service, {} for an unknown one', () => {
     const r = new ProxyRouter(fakeClock());
-    r.setService('web', ['*'], [
-      { number: 3, weight: 95, targets: [tgt('a')] },
-      { number: 4, weight: 5, targets: [tgt('b', 3)] },
-    ]);
+    r.setService(
+      'web',
+      ['*'],
+      [
+        { number: 3, weight: 95, targets: [tgt('a')] },
+        { number: 4, weight: 5, targets: [tgt('b', 3)] },
+      ],
+    );
     expect(r.weights('web')).toEqual({ 3: 95, 4: 5 });
     expect(r.weights('nope')).toEqual({});
   });
@@ -117,7 +139,12 @@ describe('ProxyRouter', () => {
     r.setService('web', ['w'], [{ number: 1, weight: 100, targets: [tgt('a')] }]);
     r.setService('api', ['a'], [{ number: 1, weight: 100, targets: [tgt('z', 9)] }]);
     expect(r.targets('api').map((t) => t.id)).toEqual(['z']);
-    expect(r.targets().map((t) => t.id).sort()).toEqual(['a', 'z']);
+    expect(
+      r
+        .targets()
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(['a', 'z']);
   });
 
   describe('drain', () => {
@@ -129,7 +156,12 @@ describe('ProxyRouter', () => {
       expect(left).toBe(0);
       expect(clock.sleeps).toEqual([]);
       expect(r.target('a')?.draining).toBe(true);
-      expect(r.table.lookup('x')?.releases.get(1)?.targets.map((t) => t.id)).toEqual(['b']);
+      expect(
+        r.table
+          .lookup('x')
+          ?.releases.get(1)
+          ?.targets.map((t) => t.id),
+      ).toEqual(['b']);
       // the input was changed too: a later unrelated rebuild does not route it again
       r.setService('api', ['api'], []);
       expect(r.target('a')?.draining).toBe(true);

@@ -3,7 +3,11 @@ import { Target } from './target';
 
 function route(name: string, hosts: string[]): ServiceRoute {
   return buildServiceRoute(name, hosts, [
-    { number: 1, weight: 100, targets: [new Target(`${name}1`, `${name}-1`, name, 1, '10.0.0.2', 80)] },
+    {
+      number: 1,
+      weight: 100,
+      targets: [new Target(`${name}1`, `${name}-1`, name, 1, '10.0.0.2', 80)],
+    },
   ]);
 }
 
@@ -64,20 +68,28 @@ describe('RoutingTable.lookup', () => {
 
 describe('buildServiceRoute', () => {
   it('indexes releases by number and marks splitting only when several take traffic', () => {
-    const one = buildServiceRoute('web', ['*'], [
-      { number: 1, weight: 100, targets: [] },
-      { number: 2, weight: 0, targets: [] },
-    ]);
+    const one = buildServiceRoute(
+      'web',
+      ['*'],
+      [
+        { number: 1, weight: 100, targets: [] },
+        { number: 2, weight: 0, targets: [] },
+      ],
+    );
     expect([...one.releases.keys()].sort()).toEqual([1, 2]);
     expect(one.splitting).toBe(false);
     expect(one.split.only).toBe(1);
     expect(one.sticky).toEqual({ mode: 'cookie' });
     expect(one.acceptance).toBeNull();
 
-    const two = buildServiceRoute('web', ['*'], [
-      { number: 1, weight: 90, targets: [] },
-      { number: 2, weight: 10, targets: [] },
-    ]);
+    const two = buildServiceRoute(
+      'web',
+      ['*'],
+      [
+        { number: 1, weight: 90, targets: [] },
+        { number: 2, weight: 10, targets: [] },
+      ],
+    );
     expect(two.splitting).toBe(true);
     expect(two.split.only).toBeNull();
   });

@@ -33,6 +33,10 @@ interface RequestContext {
   retried: boolean;
   timedOut: boolean;
   started: number;
+  /** The request to the upstream, once it has a socket. */
+  upstream?: http.ClientRequest;
+  /** The proxy answered by itself (body too large): the upstream request must not go on. */
+  refused?: boolean;
 }
 
 type Req = http.IncomingMessage & { [CTX]?: RequestContext };
@@ -55,9 +59,20 @@ export class ProxyServer {
     this.proxy = createProxyServer({ agent: this.agent, xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
       const ctx = (req as Req)[CTX];
+      if (ctx) {
+        ctx.upstream = proxyReq;
+        if (ctx.refused) return void proxyReq.destroy();
+      }
       proxyReq.setTimeout(this.opts.upstreamTimeoutMs, () => {
         if (ctx) ctx.timedOut = true;
         proxyReq.destroy();
+      });
+    });
+    // An upstream that breaks off after its headers were relayed: the client must
+    // see the cut (not wait forever on a short body), and the slot must free up.
+    this.proxy.on('proxyRes', (proxyRes, _req, res) => {
+      proxyRes.once('close', () => {
+        if (!proxyRes.complete) res.destroy();
       });
     });
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
@@ -119,9 +134,31 @@ export class ProxyServer {
       started: performance.now(),
     };
     req[CTX] = ctx;
+    if (len === undefined && req.headers['transfer-encoding'] !== undefined) {
+      this.limitChunkedBody(req, res, ctx);
+    }
     setForwardHeaders(req);
     res.once('close', () => this.finish(req, res, ctx));
     this.dispatch(req, res, ctx, target);
+  }
+
+  /** A chunked body has no Content-Length to check up front: count it as it streams. */
+  private limitChunkedBody(req: Req, res: http.ServerResponse, ctx: RequestContext): void {
+    let seen = 0;
+    const max = this.opts.maxBodyBytes;
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= max) return;
+      req.off('data', onData);
+      req.unpipe();
+      ctx.refused = true;
+      ctx.upstream?.destroy();
+      if (!res.headersSent) {
+        res.setHeader('connection', 'close');
+        send(res, 413, `request body larger than ${max} bytes`, ctx.route.name);
+      } else res.destroy();
+    };
+    req.on('data', onData);
   }
 
   private chooseTarget(
@@ -168,6 +205,7 @@ export class ProxyServer {
   ): void {
     const failed = ctx.target;
     this.release(ctx);
+    if (res.writableEnded) return; // already answered by the proxy itself (413)
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;

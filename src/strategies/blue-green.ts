@@ -1,4 +1,4 @@
-import type { Plan, Step } from '../domain/types';
+import type { Plan, ReleaseRecord, Step } from '../domain/types';
 import type { Desired, Observed } from './types';
 
 /**
@@ -36,18 +36,30 @@ export function planBlueGreen(observed: Observed, desired: Desired): Plan {
     { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
   ];
   steps.push(...retire(observed, desired));
-  const compensation: Step[] = [];
-  if (live)
-    compensation.push({
-      kind: 'set-weights',
-      weights: { [live.number]: 100 },
-      cause: `traffic stays on r${live.number}`,
-    });
+  const compensation: Step[] = backToLive(live);
   compensation.push(
     { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
     { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
   );
   return { service: observed.service, release: n, strategy: 'blue-green', steps, compensation };
+}
+
+/** Compensation shared by every plan: traffic and the record both return to the live release. */
+export function backToLive(live: ReleaseRecord | null): Step[] {
+  if (!live) return [];
+  return [
+    {
+      kind: 'set-weights',
+      weights: { [live.number]: 100 },
+      cause: `traffic stays on r${live.number}`,
+    },
+    {
+      kind: 'mark',
+      release: live.number,
+      status: 'live',
+      cause: `r${live.number} stays the live release`,
+    },
+  ];
 }
 
 /** After a flip: keep the release that just stopped serving (if keepPrevious), retire the rest. */
@@ -76,8 +88,11 @@ export function retire(observed: Observed, desired: Desired): Step[] {
         release: old.number,
         timeoutMs: d.drainTimeoutMs,
         cause: `in-flight requests of r${old.number} finish`,
+        bestEffort: true,
       },
-      { kind: 'remove', release: old.number, cause: why },
+      // Cleanup after the flip must not undo a good deploy: a container that
+      // will not go away is left to the next reconcile (it is no longer live or previous).
+      { kind: 'remove', release: old.number, cause: why, bestEffort: true },
       { kind: 'mark', release: old.number, status: 'retired', cause: why },
     );
   }

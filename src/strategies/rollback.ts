@@ -1,5 +1,5 @@
 import type { Plan, ReleaseRecord, Step } from '../domain/types';
-import { retire } from './blue-green';
+import { backToLive, retire } from './blue-green';
 import type { Observed } from './types';
 
 /**
@@ -45,13 +45,13 @@ export function planRollback(observed: Observed, target: ReleaseRecord, running:
       { release: n, spec },
     ),
   );
-  const compensation: Step[] = [];
-  if (live)
-    compensation.push({
-      kind: 'set-weights',
-      weights: { [live.number]: 100 },
-      cause: `traffic stays on r${live.number}`,
-    });
+  const compensation: Step[] = backToLive(live);
+  compensation.push({
+    kind: 'mark',
+    release: n,
+    status: target.status,
+    cause: `r${n} stays ${target.status}`,
+  });
   if (!running)
     compensation.push({ kind: 'remove', release: n, cause: `r${n} could not be brought back` });
   return { service: observed.service, release: n, strategy: 'blue-green', steps, compensation };

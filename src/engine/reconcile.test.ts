@@ -1,0 +1,188 @@
+import pino from 'pino';
+import type { ReleaseRecord, ReleaseStatus, ServiceSpec } from '../domain/types';
+import type { ProbeResult } from '../health/probe';
+import { systemClock } from '../ports/clock';
+import { ProxyRouter } from '../proxy/router';
+import { SqliteStore } from '../store/sqlite';
+import { FakeRuntime } from '../testing/fake-runtime';
+import { reconcile } from './reconcile';
+import type { Retirer } from './retirer';
+import { Routes } from './routes';
+
+const PROJECT = 'app';
+
+function spec(name = 'web'): ServiceSpec {
+  return {
+    name,
+    image: 'app:1',
+    port: 3000,
+    hosts: [`${name}.test`],
+    replicas: 2,
+    env: {},
+    healthcheck: {
+      path: '/',
+      intervalMs: 1000,
+      timeoutMs: 100,
+      healthyThreshold: 1,
+      unhealthyThreshold: 1,
+    },
+    deploy: {
+      strategy: 'blue-green',
+      deployTimeoutMs: 1000,
+      drainTimeoutMs: 10,
+      keepPreviousMs: 60_000,
+    },
+  };
+}
+
+function rec(number: number, status: ReleaseStatus, service = 'web'): ReleaseRecord {
+  return {
+    service,
+    number,
+    image: 'app:1',
+    strategy: 'blue-green',
+    spec: spec(service),
+    status,
+    replicas: 2,
+    startedAt: number,
+    finishedAt: null,
+    result: status === 'live' || status === 'previous' ? 'succeeded' : null,
+    reason: null,
+    demotedAt: null,
+  };
+}
+
+async function setup(
+  probe: (host: string) => Promise<ProbeResult> = async () => ({ ok: true, detail: 'ok' }),
+) {
+  const runtime = new FakeRuntime({ images: ['app:1'] });
+  const store = SqliteStore.openMemory();
+  const router = new ProxyRouter();
+  const watched: string[] = [];
+  const routes = new Routes(router, {
+    watch: (ts) => watched.splice(0, watched.length, ...ts.map((t) => t.id)),
+  });
+  const scheduled: ReleaseRecord[] = [];
+  const retirer = { schedule: (r: ReleaseRecord) => scheduled.push(r) } as unknown as Retirer;
+  const start = (service: string, release: number, index: number) =>
+    runtime.start({
+      project: PROJECT,
+      service,
+      release,
+      index,
+      image: 'app:1',
+      port: 3000,
+      env: {},
+    });
+  const run = () =>
+    reconcile({
+      project: PROJECT,
+      runtime,
+      store,
+      router,
+      routes,
+      retirer,
+      probe: (host) => probe(host),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+    });
+  return { runtime, store, router, watched, scheduled, start, run };
+}
+
+describe('reconcile', () => {
+  it('adopts the running containers of the live release (same ids, nothing restarted)', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    const a = await s.start('web', 1, 1);
+    const b = await s.start('web', 1, 2);
+    const startsBefore = s.runtime.callsOf('start').length;
+    const report = await s.run();
+    expect(report.adopted).toEqual([{ service: 'web', release: 1, containers: [a.id, b.id] }]);
+    expect(report.interrupted).toEqual([]);
+    expect(report.removed).toEqual([]);
+    expect(s.runtime.callsOf('start')).toHaveLength(startsBefore);
+    expect(s.runtime.callsOf('stop')).toEqual([]);
+    expect(s.router.weights('web')).toEqual({ 1: 100 });
+    expect(
+      s.router.table
+        .lookup('web.test')
+        ?.releases.get(1)
+        ?.targets.map((t) => t.id),
+    ).toEqual([a.id, b.id]);
+    expect(s.router.targets('web').map((t) => t.address)).toEqual([`${a.ip}:3000`, `${b.ip}:3000`]);
+    expect(s.watched).toEqual([a.id, b.id]);
+  });
+
+  it('marks a deploying release failed/interrupted and removes its containers', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    s.store.insertRelease(rec(2, 'deploying'));
+    const live = await s.start('web', 1, 1);
+    const half = await s.start('web', 2, 1);
+    const report = await s.run();
+    expect(report.interrupted).toEqual([{ service: 'web', release: 2 }]);
+    expect(report.removed).toEqual([half.name]);
+    const r2 = s.store.getRelease('web', 2)!;
+    expect(r2).toMatchObject({ status: 'failed', result: 'interrupted' });
+    expect(r2.reason).toContain('daemon stopped during the deploy');
+    expect(r2.finishedAt).not.toBeNull();
+    expect(s.store.listEvents('web', 2).map((e) => e.type)).toEqual(['interrupted']);
+    expect(s.runtime.all({ project: PROJECT }).map((c) => c.id)).toEqual([live.id]);
+    expect(s.runtime.callsOf('stop')).toEqual([[half.id, 0]]);
+    expect(s.router.weights('web')).toEqual({ 1: 100 });
+    expect(s.router.target(half.id)).toBeUndefined();
+  });
+
+  it('removes unknown leftovers but keeps previous releases running and schedules their retirement', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'previous'));
+    s.store.insertRelease(rec(2, 'live'));
+    s.store.insertRelease(rec(3, 'failed'));
+    const prev = await s.start('web', 1, 1);
+    const live = await s.start('web', 2, 1);
+    const failedLeft = await s.start('web', 3, 1);
+    const ghost = await s.start('ghost', 7, 1);
+    const unrecorded = await s.start('web', 9, 1);
+    const report = await s.run();
+    expect(report.removed.sort()).toEqual([failedLeft.name, ghost.name, unrecorded.name].sort());
+    expect(
+      s.runtime
+        .all({ project: PROJECT })
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual([prev.id, live.id].sort());
+    expect(s.router.weights('web')).toEqual({ 2: 100 });
+    expect(s.router.target(prev.id)).toBeUndefined(); // kept, not routed
+    expect(s.scheduled.map((r) => r.number)).toEqual([1]);
+  });
+
+  it('routes an adopted container that fails its first probe as unhealthy', async () => {
+    let bad = '';
+    const s = await setup(async (host) =>
+      host === bad ? { ok: false, detail: 'refused' } : { ok: true, detail: 'ok' },
+    );
+    s.store.insertRelease(rec(1, 'live'));
+    const a = await s.start('web', 1, 1);
+    const b = await s.start('web', 1, 2);
+    bad = b.ip!;
+    await s.run();
+    expect(s.router.target(a.id)?.healthy).toBe(true);
+    expect(s.router.target(b.id)?.healthy).toBe(false);
+  });
+
+  it('does not route containers of the live release that are no longer running', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    const a = await s.start('web', 1, 1);
+    const b = await s.start('web', 1, 2);
+    s.runtime.kill(b.id);
+    const report = await s.run();
+    expect(report.adopted[0].containers).toEqual([a.id]);
+    expect(
+      s.router.table
+        .lookup('web.test')
+        ?.releases.get(1)
+        ?.targets.map((t) => t.id),
+    ).toEqual([a.id]);
+  });
+});
