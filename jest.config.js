@@ -18,7 +18,7 @@ module.exports = {
   collectCoverageFrom: ['src/**/*.ts', '!src/**/*.test.ts', '!src/testing/**'],
   coverageReporters: ['text-summary', 'lcov'],
   coverageThreshold: {
-    global: { statements: 70, branches: 55, functions: 70, lines: 70 },
+    global: { statements: 90, branches: 77, functions: 89, lines: 91 },
   },
   testTimeout: 120000,
 };

@@ -7,7 +7,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startLoad } = require('./lib/load.js');
+const { startLoadProcess } = require('./lib/load.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'shipit.js');
@@ -46,7 +46,8 @@ async function main() {
   if (up.code !== 0) process.exit(up.code);
   try {
     console.log('\nload: 50 keep-alive clients on / and 5 clients on /slow?2, through the proxy');
-    let load = startLoad({ port: PORT, clients: 50, slowClients: 5 });
+    let load = startLoadProcess({ port: PORT, clients: 50, slowClients: 5 });
+    await load.ready;
     await sleep(2000);
     const dep = await shipit('deploy', '--image', 'demo-web:v2');
     await sleep(2500);
@@ -54,7 +55,8 @@ async function main() {
     summary('during the v2 deploy', s);
     failed = failed || dep.code !== 0 || s.failed > 0;
 
-    load = startLoad({ port: PORT, clients: 50, slowClients: 5 });
+    load = startLoadProcess({ port: PORT, clients: 50, slowClients: 5 });
+    await load.ready;
     await sleep(2000);
     const rb = await shipit('rollback');
     await sleep(2500);

@@ -68,7 +68,7 @@ export class Daemon {
     readonly locks: ServiceLocks,
     readonly proxy: ProxyServer,
     readonly api: ApiServer,
-    private readonly accessLog: Logger,
+    private readonly accessDest: ReturnType<typeof pino.destination>,
   ) {}
 
   get ready(): boolean {
@@ -106,10 +106,10 @@ export class Daemon {
       retirer,
       log,
     });
-    const accessLog = pino(
-      { base: null },
-      pino.destination({ dest: files.accessLog, sync: false, mkdir: true }),
-    );
+    // Asynchronous and buffered: the access log must never slow down or crash the proxy.
+    const accessDest = pino.destination({ dest: files.accessLog, sync: false, minLength: 4096 });
+    accessDest.on('error', (e: Error) => log.warn({ err: e.message }, 'access log write failed'));
+    const accessLog = pino({ base: null }, accessDest);
     const proxy = new ProxyServer(router, {
       upstreamTimeoutMs: cfg.proxy.upstreamTimeoutMs,
       maxBodyBytes: cfg.proxy.maxBodyBytes,
@@ -132,7 +132,7 @@ export class Daemon {
       locks,
       proxy,
       api,
-      accessLog,
+      accessDest,
     );
     try {
       await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
@@ -208,7 +208,11 @@ export class Daemon {
         });
       }
     }
-    this.accessLog.flush();
+    await new Promise<void>((r) => {
+      this.accessDest.once('close', r);
+      this.accessDest.once('error', r);
+      this.accessDest.end();
+    });
     this.store.close();
     try {
       if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid))

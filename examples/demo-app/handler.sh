@@ -5,7 +5,7 @@
 #   /slow?N       sleeps N seconds (default 1; integer or decimal), then 200
 #   /status?CODE  answers with status CODE (200..599)
 #   anything else 404
-CR="$(printf '\r')"
+CR=$'\r'
 VERSION="${APP_VERSION:-unknown}"
 
 # respond CODE BODY: writes a complete response (BODY gets a trailing newline).

@@ -24,3 +24,8 @@ export interface LoadOptions {
   path?: string;
 }
 export function startLoad(o: LoadOptions): { stats: LoadStats; stop(): Promise<LoadStats> };
+/** The same load from a lower-priority child process; stop() returns its stats. */
+export function startLoadProcess(o: LoadOptions): {
+  ready: Promise<unknown>;
+  stop(): Promise<LoadStats>;
+};

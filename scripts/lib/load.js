@@ -92,3 +92,50 @@ function startLoad(o) {
 }
 
 module.exports = { startLoad };
+
+/**
+ * The same load from a child process at lower CPU priority, as if the clients
+ * were on another machine: on a 2-core host the load generator would otherwise
+ * compete with the very daemon and CLI it measures.
+ */
+function startLoadProcess(o) {
+  const { fork } = require('node:child_process');
+  const os = require('node:os');
+  const child = fork(__filename, ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    os.setPriority(child.pid, 10);
+  } catch {
+    /* not permitted: run at normal priority */
+  }
+  const ready = new Promise((resolve) => child.once('message', resolve));
+  child.send({ start: o });
+  return {
+    ready,
+    async stop() {
+      await ready;
+      const done = new Promise((resolve, reject) => {
+        child.once('message', (m) => resolve(m.stats));
+        child.once('exit', (code) => reject(new Error(`load worker exited ${code}`)));
+      });
+      child.send({ stop: true });
+      const stats = await done;
+      child.disconnect();
+      return stats;
+    },
+  };
+}
+
+module.exports.startLoadProcess = startLoadProcess;
+
+if (require.main === module && process.argv[2] === '--worker') {
+  let load = null;
+  process.on('message', async (m) => {
+    if (m.start) {
+      load = startLoad(m.start);
+      process.send({ started: true });
+    } else if (m.stop && load) {
+      const stats = await load.stop();
+      process.send({ stats }, () => process.exit(0));
+    }
+  });
+}

@@ -138,6 +138,7 @@ export class ProxyServer {
       this.limitChunkedBody(req, res, ctx);
     }
     setForwardHeaders(req);
+    res.setHeader('x-request-id', req.headers['x-request-id'] as string);
     res.once('close', () => this.finish(req, res, ctx));
     this.dispatch(req, res, ctx, target);
   }

@@ -1,0 +1,176 @@
+// The daemon, the control API and the CLI in this process (so their code is
+// measured by coverage), against the real Docker engine and real HTTP.
+import fs from 'node:fs';
+import path from 'node:path';
+import http from 'node:http';
+import pino from 'pino';
+import { Daemon } from '../src/daemon';
+import { loadConfig } from '../src/config/load';
+import { main } from '../src/cli/main';
+import { TestProject, containerIds } from './support/harness';
+
+jest.setTimeout(120_000);
+
+async function run(args: string[], env: Record<string, string> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = jest
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((c) => (out.push(String(c)), true));
+  const e = jest
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((c) => (err.push(String(c)), true));
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const code = await main(args);
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    process.env = saved;
+  }
+}
+
+function get(
+  port: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', headers, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('daemon + API + CLI in one process', () => {
+  const t = new TestProject();
+  let daemon: Daemon;
+  let cfgPath: string;
+
+  beforeAll(async () => {
+    await t.init({ replicas: 1 });
+    cfgPath = path.join(t.dir, 'shipit.yml');
+    daemon = await Daemon.start(loadConfig({ path: cfgPath }), { log: pino({ level: 'silent' }) });
+    await daemon.deployMissing();
+  });
+  afterAll(async () => {
+    await daemon?.shutdown(true);
+    await t.cleanup();
+  });
+
+  it('deploys the configured image on up and serves it', async () => {
+    const r = await get(t.port);
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('version=v1');
+    expect(r.headers['x-shipit-release']).toBe('1');
+    expect(r.headers['x-request-id']).toBeTruthy();
+  });
+
+  it('refuses to start a second daemon on the same state directory', async () => {
+    const other = path.join(t.dir, 'other.yml');
+    fs.writeFileSync(
+      other,
+      fs.readFileSync(cfgPath, 'utf8').replace(`127.0.0.1:${t.port}`, '127.0.0.1:0'),
+    );
+    // The pid file is this process: a live daemon.
+    fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.ppid}\n`);
+    await expect(
+      Daemon.start(loadConfig({ path: other }), { log: pino({ level: 'silent' }) }),
+    ).rejects.toMatchObject({ code: 'usage' });
+    fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.pid}\n`);
+  });
+
+  it('status and history, human and --json', async () => {
+    const s = await run(['status', '--config', cfgPath]);
+    expect(s.code).toBe(0);
+    expect(s.stdout).toMatch(/r1\s+live\s+100%/);
+    const j = await run(['status', 'web', '--json', '--config', cfgPath]);
+    expect(JSON.parse(j.stdout).services[0].targets).toHaveLength(1);
+    const h = await run(['history', '--config', cfgPath]);
+    expect(h.stdout).toMatch(/r1\s+demo-web:v1\s+blue-green\s+live\s+succeeded/);
+    const unknown = await run(['status', 'nope', '--config', cfgPath]);
+    expect(unknown.code).toBe(2);
+  });
+
+  it('deploy --dry-run prints the plan and changes nothing', async () => {
+    const r = await run(['deploy', '--image', 'demo-web:v2', '--dry-run', '--config', cfgPath]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('flip: all traffic from r1 to r2 in one swap');
+    expect(containerIds(t.project)).toHaveLength(1);
+  });
+
+  it('deploy with flags, streamed as NDJSON with --json; rollback; events are recorded', async () => {
+    const r = await run([
+      'deploy',
+      'web',
+      '--image',
+      'demo-web:v2',
+      '--env',
+      'EXTRA=1',
+      '--json',
+      '--config',
+      cfgPath,
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[0].type).toBe('plan');
+    expect(lines.at(-1)).toMatchObject({ type: 'result', result: { release: 2 } });
+    expect((await get(t.port)).body).toContain('version=v2');
+    const rb = await run(['rollback', '--config', cfgPath]);
+    expect(rb.code).toBe(0);
+    expect(rb.stdout).toContain('r1 is live again');
+    expect((await get(t.port)).body).toContain('version=v1');
+    const to = await run(['rollback', '--to', '2', '--config', cfgPath]);
+    expect(to.code).toBe(0);
+    expect((await get(t.port)).body).toContain('version=v2');
+    expect(daemon.store.listEvents('web').some((e) => e.type === 'live')).toBe(true);
+  });
+
+  it('bad flags and bad input: exit 2 and nothing changes', async () => {
+    expect((await run(['deploy', '--env', 'NOEQUALS', '--config', cfgPath])).code).toBe(2);
+    expect((await run(['deploy', '--timeout', 'soon', '--config', cfgPath])).code).toBe(2);
+    expect((await run(['deploy', '--strategy', 'canary', '--config', cfgPath])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
+    expect((await run(['rollback', '--to', '99', '--config', cfgPath])).code).toBe(2);
+    expect((await get(t.port)).body).toContain('version=v2');
+  });
+
+  it('wrong token: exit 3', async () => {
+    const r = await run(['history', '--config', cfgPath], { SHIPIT_TOKEN: 'wrong' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('token');
+  });
+
+  it('schema and init', async () => {
+    const s = await run(['schema']);
+    expect(JSON.parse(s.stdout).properties.services).toBeDefined();
+    const file = path.join(t.dir, 'new.yml');
+    expect((await run(['init', '--config', file])).code).toBe(0);
+    expect(loadConfig({ path: file }).services.web).toBeDefined();
+    expect((await run(['init', '--config', file])).code).toBe(2);
+  });
+
+  it('a second daemon on a busy proxy port fails with a clear error', async () => {
+    const other = new TestProject();
+    await other.init();
+    other.writeConfig(
+      fs
+        .readFileSync(path.join(other.dir, 'shipit.yml'), 'utf8')
+        .replace(`127.0.0.1:${other.port}`, `127.0.0.1:${t.port}`),
+    );
+    await expect(
+      Daemon.start(loadConfig({ path: path.join(other.dir, 'shipit.yml') }), {
+        log: pino({ level: 'silent' }),
+      }),
+    ).rejects.toThrow(/address already in use/);
+    await other.cleanup();
+  });
+});
