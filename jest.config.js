@@ -17,6 +17,7 @@ module.exports = {
   ],
   collectCoverageFrom: ['src/**/*.ts', '!src/**/*.test.ts', '!src/testing/**'],
   coverageReporters: ['text-summary', 'lcov'],
+  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
   coverageThreshold: {
     global: { statements: 90, branches: 77, functions: 89, lines: 91 },
   },
