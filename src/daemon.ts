@@ -51,6 +51,7 @@ export interface DaemonOptions {
 export class Daemon {
   private readyFlag = false;
   private closing: Promise<void> | null = null;
+  private unwatch: () => void = () => {};
   private resolveClosed!: () => void;
   /** Resolves once the daemon has shut down (after `shutdown`). */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -138,6 +139,15 @@ export class Daemon {
       await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
       });
+      // A container that dies leaves routing at once, not at its next failed probe.
+      daemon.unwatch = runtime.watch(project, (e) => {
+        if (e.action !== 'die' && e.action !== 'oom') return;
+        router.setHealth(e.id, false);
+        log.warn(
+          { service: e.service, release: e.release, container: e.id.slice(0, 12), event: e.action },
+          'container died',
+        );
+      });
       const report = await reconcile({
         project,
         runtime,
@@ -192,6 +202,7 @@ export class Daemon {
 
   private async doShutdown(remove: boolean): Promise<void> {
     this.log.info({ remove }, 'shutting down');
+    this.unwatch();
     this.retirer.stop();
     this.monitor.stop();
     await this.api.close().catch(() => {});

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
 import { main } from '../src/cli/main';
-import { TestProject, containerIds } from './support/harness';
+import { TestProject, containerIds, docker } from './support/harness';
 
 jest.setTimeout(120_000);
 
@@ -172,5 +172,19 @@ describe('daemon + API + CLI in one process', () => {
       }),
     ).rejects.toThrow(/address already in use/);
     await other.cleanup();
+  });
+
+  it('takes a container that dies out of routing at once (Docker event), before any failed probe', async () => {
+    const live = daemon.router.targets('web').filter((x) => !x.draining);
+    expect(live).toHaveLength(1);
+    const t0 = Date.now();
+    docker('kill', live[0].id);
+    while (daemon.router.targets('web').find((x) => x.id === live[0].id)?.healthy !== false) {
+      if (Date.now() - t0 > 3000) throw new Error('still routed 3 s after the container died');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    console.log(`dead container out of routing after ${Date.now() - t0}ms`);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect((await get(t.port)).status).toBe(503);
   });
 });

@@ -11,7 +11,7 @@ import {
   ShipitError,
   unreachable,
 } from '../domain/errors';
-import type { ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
+import type { ContainerEvent, ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
 import { demuxLogs } from './demux';
 
 export const LABEL = {
@@ -69,6 +69,28 @@ function dockerMessage(e: unknown): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function emitEvent(line: string, onEvent: (e: ContainerEvent) => void): void {
+  let ev: {
+    id?: string;
+    Action?: string;
+    status?: string;
+    Actor?: { Attributes?: Record<string, string> };
+  };
+  try {
+    ev = JSON.parse(line);
+  } catch {
+    return;
+  }
+  const attrs = ev.Actor?.Attributes ?? {};
+  if (!ev.id) return;
+  onEvent({
+    id: ev.id,
+    action: ev.Action ?? ev.status ?? '',
+    service: attrs[LABEL.service] ?? '',
+    release: Number(attrs[LABEL.release] ?? 0),
+  });
+}
 
 export class DockerRuntime implements ContainerRuntime {
   readonly socketPath: string;
@@ -288,6 +310,46 @@ export class DockerRuntime implements ContainerRuntime {
       if (statusOf(e) === 404) throw notFound(`container ${id} not found`);
       throw this.translate(e);
     }
+  }
+
+  watch(project: string, onEvent: (e: ContainerEvent) => void): () => void {
+    let stopped = false;
+    let stream: NodeJS.ReadableStream | null = null;
+    const filters = JSON.stringify({
+      type: ['container'],
+      label: [`${LABEL.managed}=true`, `${LABEL.project}=${project}`],
+      event: ['start', 'die', 'oom', 'stop', 'destroy'],
+    });
+    const follow = async (): Promise<void> => {
+      while (!stopped) {
+        try {
+          stream = (await this.docker.getEvents({ filters })) as NodeJS.ReadableStream;
+          let buf = '';
+          stream.on('data', (chunk: Buffer) => {
+            buf += chunk.toString('utf8');
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl).trim();
+              buf = buf.slice(nl + 1);
+              if (line) emitEvent(line, onEvent);
+            }
+          });
+          await new Promise<void>((resolve) => {
+            stream?.once('end', resolve);
+            stream?.once('close', resolve);
+            stream?.once('error', () => resolve());
+          });
+        } catch {
+          /* engine unreachable: retry below */
+        }
+        if (!stopped) await sleep(1000);
+      }
+    };
+    void follow();
+    return () => {
+      stopped = true;
+      (stream as { destroy?: () => void } | null)?.destroy?.();
+    };
   }
 
   private async removeQuietly(idOrName: string): Promise<void> {

@@ -15,6 +15,14 @@ export interface ContainerSpec {
   labels?: Record<string, string>;
 }
 
+export interface ContainerEvent {
+  id: string;
+  /** Docker's action: start, die, oom, stop, destroy... */
+  action: string;
+  service: string;
+  release: number;
+}
+
 export interface ListFilter {
   project: string;
   service?: string;
@@ -40,4 +48,9 @@ export interface ContainerRuntime {
   remove(id: string): Promise<void>;
   /** Last lines of the container's stdout+stderr, demultiplexed, as text. */
   logs(id: string, tail: number): Promise<string>;
+  /**
+   * Follows lifecycle events of the project's managed containers until the
+   * returned function is called; reconnects by itself when the stream breaks.
+   */
+  watch(project: string, onEvent: (e: ContainerEvent) => void): () => void;
 }

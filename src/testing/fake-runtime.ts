@@ -4,7 +4,7 @@
 
 import type { ContainerInfo } from '../domain/types';
 import { failed, notFound, runtimeError, unreachable } from '../domain/errors';
-import type { ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
+import type { ContainerEvent, ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
 
 export interface FakeCall {
   op:
@@ -50,6 +50,7 @@ export class FakeRuntime implements ContainerRuntime {
   readonly networks = new Set<string>();
   /** When false, every call throws ShipitError('unreachable'), like a stopped engine. */
   reachable = true;
+  private readonly watchers = new Set<{ project: string; onEvent: (e: ContainerEvent) => void }>();
   stopExitCode: number;
 
   private readonly containers = new Map<string, FakeContainer>();
@@ -203,6 +204,12 @@ export class FakeRuntime implements ContainerRuntime {
     if (c && c.info.running) this.exit(c, this.stopExitCode);
   }
 
+  watch(project: string, onEvent: (e: ContainerEvent) => void): () => void {
+    const w = { project, onEvent };
+    this.watchers.add(w);
+    return () => void this.watchers.delete(w);
+  }
+
   async remove(id: string): Promise<void> {
     this.record('remove', id);
     this.containers.delete(id);
@@ -243,6 +250,16 @@ export class FakeRuntime implements ContainerRuntime {
 
   private exit(c: FakeContainer, exitCode: number): void {
     c.info = { ...c.info, running: false, state: 'exited', ip: null, exitCode };
+    for (const w of this.watchers) {
+      if (w.project === c.info.project) {
+        w.onEvent({
+          id: c.info.id,
+          action: 'die',
+          service: c.info.service,
+          release: c.info.release,
+        });
+      }
+    }
   }
 
   private mustGet(id: string): FakeContainer {

@@ -165,6 +165,25 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeContrac
       await removeAll();
     });
 
+    it('watch reports a container that dies, until it is stopped', async () => {
+      const { runtime, project } = subject();
+      const seen: { id: string; action: string; service: string; release: number }[] = [];
+      const unwatch = runtime.watch(project, (e) => seen.push(e));
+      try {
+        await new Promise((r) => setTimeout(r, 200)); // the event stream is connected
+        const info = await start({ service: 'watchme', release: 7 });
+        await runtime.stop(info.id, 1000);
+        const deadline = Date.now() + 5000;
+        while (!seen.some((e) => e.id === info.id && e.action === 'die') && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(seen).toContainEqual({ id: info.id, action: 'die', service: 'watchme', release: 7 });
+      } finally {
+        unwatch();
+        await removeAll();
+      }
+    });
+
     it('remove is idempotent', async () => {
       const { runtime, project } = subject();
       const info = await start({ service: 'removeme' });
