@@ -18,6 +18,16 @@ engine_answers() {
 }
 
 is_root() { [ "$(id -u)" = 0 ]; }
+
+# A pid from the pid file counts only if it is a live dockerd: after a kill -9
+# the pid may be a zombie awaiting its reaper, or reused by another process.
+dockerd_alive() {
+  local pid=$1 stat comm
+  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  stat=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ "$comm" = dockerd ] && [ "$stat" != Z ]
+}
 is_debian() { [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; }
 
 need_install=()
@@ -59,15 +69,15 @@ fi
 
 if [ -f "$PIDFILE" ]; then
   pid=$(cat "$PIDFILE" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if dockerd_alive "$pid"; then
     say "dockerd (pid $pid) is running but not answering yet; waiting"
   else
-    say "removing stale $PIDFILE (pid ${pid:-?} is gone)"
+    say "removing stale $PIDFILE (pid ${pid:-?} is not a live dockerd)"
     rm -f "$PIDFILE"
   fi
 fi
 
-if ! { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }; then
+if ! { [ -f "$PIDFILE" ] && dockerd_alive "$(cat "$PIDFILE")"; }; then
   # containerd's own pid file can be stale the same way.
   rm -f /var/run/docker/containerd/containerd.pid 2>/dev/null || true
   say "starting dockerd (log: $LOG)"
