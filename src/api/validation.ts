@@ -4,6 +4,7 @@ import { usageError } from '../domain/errors';
 
 const name = z.string().regex(/^[a-z0-9-]{1,32}$/);
 const ms = z.number().int().min(0);
+const countOrPercent = z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/)]);
 
 /** The normalised service settings the CLI sends with a deploy (from shipit.yml + flags). */
 export const serviceSpecSchema = z.strictObject({
@@ -33,7 +34,30 @@ export const serviceSpecSchema = z.strictObject({
     deployTimeoutMs: ms.min(1),
     drainTimeoutMs: ms,
     keepPreviousMs: ms,
+    rolling: z
+      .strictObject({ maxSurge: countOrPercent, maxUnavailable: countOrPercent })
+      .optional(),
+    canary: z
+      .strictObject({
+        steps: z
+          .array(
+            z.strictObject({
+              weight: z.number().gt(0).max(100),
+              pauseMs: z.union([ms, z.literal('manual')]),
+            }),
+          )
+          .min(1),
+        sticky: z.string().regex(/^(cookie|ip|header:[A-Za-z0-9-]+)$/),
+        analysis: z.strictObject({
+          intervalMs: ms.min(10),
+          minRequests: z.number().int().min(0),
+          maxErrorRate: z.number().min(0).max(1),
+          maxP99Ms: ms.optional(),
+        }),
+      })
+      .optional(),
   }),
+  acceptance: z.strictObject({ header: z.string().min(1), cookie: z.string().min(1) }).optional(),
 }) satisfies z.ZodType<ServiceSpec>;
 
 export const deployBodySchema = z.strictObject({

@@ -53,6 +53,12 @@ export function bool(what = 'true or false') {
   return z.boolean(expecting(what));
 }
 
+/** A container count, or a percentage of the replicas ("25%"), as Kubernetes rolling updates take them. */
+export function countOrPercent() {
+  const e = expecting('an integer >= 0 or a percentage like "25%"');
+  return z.union([z.number(e).int(e).min(0, e), z.string(e).regex(/^\d{1,3}%$/, e)], e);
+}
+
 export function int(min: number, max = Number.MAX_SAFE_INTEGER, what?: string) {
   const e = expecting(
     what ??

@@ -309,7 +309,17 @@ describe('LoadedConfig', () => {
           deployTimeoutMs: 60_000,
           drainTimeoutMs: 30_000,
           keepPreviousMs: 600_000,
+          rolling: { maxSurge: 1, maxUnavailable: 0 },
+          canary: {
+            steps: [
+              { weight: 5, pauseMs: 30_000 },
+              { weight: 50, pauseMs: 'manual' },
+            ],
+            sticky: 'cookie',
+            analysis: { intervalMs: 5000, minRequests: 20, maxErrorRate: 0.05 },
+          },
         },
+        acceptance: { header: 'X-Shipit-Track', cookie: 'shipit-track' },
       },
     });
     expect(cfg.raw.services.web.deploy.canary.sticky).toBe('cookie');
@@ -407,7 +417,10 @@ services:
         deployTimeoutMs: 120_000,
         drainTimeoutMs: 5000,
         keepPreviousMs: 0,
+        rolling: { maxSurge: 1, maxUnavailable: 0 },
+        canary: expect.objectContaining({ sticky: 'cookie' }),
       },
+      acceptance: { header: 'X-Shipit-Track', cookie: 'shipit-track' },
     });
     expect(cfg.services.worker.resources).toEqual({ cpus: 2 });
     expect(cfg.services.worker.hosts).toEqual([]);

@@ -245,7 +245,21 @@ export function serviceSpecFromRaw(name: string, svc: ServiceConfig): ServiceSpe
       deployTimeoutMs: svc.deploy.deployTimeout,
       drainTimeoutMs: svc.deploy.drainTimeout,
       keepPreviousMs: svc.deploy.keepPrevious,
+      rolling: { ...svc.deploy.rolling },
+      canary: {
+        steps: svc.deploy.canary.steps.map((s) => ({ weight: s.weight, pauseMs: s.pause })),
+        sticky: svc.deploy.canary.sticky,
+        analysis: {
+          intervalMs: svc.deploy.canary.analysis.interval,
+          minRequests: svc.deploy.canary.analysis.minRequests,
+          maxErrorRate: svc.deploy.canary.analysis.maxErrorRate,
+          ...(svc.deploy.canary.analysis.maxP99 !== undefined
+            ? { maxP99Ms: svc.deploy.canary.analysis.maxP99 }
+            : {}),
+        },
+      },
     },
+    acceptance: { ...svc.acceptance },
   };
   if (svc.command) spec.command = [...svc.command];
   const res = svc.resources;

@@ -16,6 +16,7 @@ import {
   size,
   str,
   strict,
+  countOrPercent,
 } from './fields';
 import {
   tryParseDuration,
@@ -74,10 +75,15 @@ const healthcheckSchema = strict({
   .transform((h) => ({ ...h, path: h.tcp ? undefined : (h.path ?? '/') }));
 
 const rollingSchema = strict({
-  maxSurge: int(0).default(1).describe('extra containers started above the replica count'),
-  maxUnavailable: int(0).default(0).describe('containers that may be out of service at once'),
+  maxSurge: countOrPercent()
+    .default(1)
+    .describe('extra containers started above the replica count (number, or "25%" rounded up)'),
+  maxUnavailable: countOrPercent()
+    .default(0)
+    .describe('containers that may be out of service at once (number, or "25%" rounded down)'),
 }).superRefine((r, ctx) => {
-  if (r.maxSurge === 0 && r.maxUnavailable === 0) {
+  const zero = (v: unknown) => v === 0 || v === '0%';
+  if (zero(r.maxSurge) && zero(r.maxUnavailable)) {
     ctx.addIssue({
       code: 'custom',
       path: ['maxSurge'],

@@ -45,11 +45,42 @@ export interface HealthcheckSpec {
   unhealthyThreshold: number;
 }
 
+/** A count, or a percentage of replicas like "25%". */
+export type CountOrPercent = number | string;
+
+export interface RollingSpec {
+  maxSurge: CountOrPercent;
+  maxUnavailable: CountOrPercent;
+}
+
+export interface CanaryStepSpec {
+  /** Percent of traffic on the new release during this step. */
+  weight: number;
+  /** How long to hold the step, or 'manual' until `shipit promote`. */
+  pauseMs: number | 'manual';
+}
+
+export interface AnalysisSpec {
+  intervalMs: number;
+  minRequests: number;
+  maxErrorRate: number;
+  maxP99Ms?: number;
+}
+
+export interface CanarySpec {
+  steps: CanaryStepSpec[];
+  /** cookie | ip | header:<Name> */
+  sticky: string;
+  analysis: AnalysisSpec;
+}
+
 export interface DeploySpec {
   strategy: StrategyName;
   deployTimeoutMs: number;
   drainTimeoutMs: number;
   keepPreviousMs: number;
+  rolling?: RollingSpec;
+  canary?: CanarySpec;
 }
 
 /** One service's settings, normalised (durations in milliseconds, sizes in bytes). */
@@ -64,6 +95,8 @@ export interface ServiceSpec {
   resources?: { memoryBytes?: number; cpus?: number };
   healthcheck: HealthcheckSpec;
   deploy: DeploySpec;
+  /** Requests with this header or cookie set to "next" reach the release in rollout. */
+  acceptance?: { header: string; cookie: string };
 }
 
 /** A container as the runtime reports it. */
