@@ -18,6 +18,7 @@ import { Executor } from './engine/executor';
 import { ServiceLocks } from './engine/locks';
 import { Retirer } from './engine/retirer';
 import { Deployer } from './engine/deployer';
+import { RolloutGates } from './engine/gates';
 import { reconcile } from './engine/reconcile';
 import { ApiServer, type ControlPlane } from './api/server';
 import { ensureToken } from './api/auth';
@@ -94,7 +95,18 @@ export class Daemon {
     );
     const routes = new Routes(router, monitor);
     const project = cfg.project;
-    const executor = new Executor({ project, runtime, router, routes, store, probe, clock, log });
+    const gates = new RolloutGates();
+    const executor = new Executor({
+      project,
+      runtime,
+      router,
+      routes,
+      store,
+      probe,
+      clock,
+      log,
+      gates,
+    });
     const locks = new ServiceLocks();
     const retirer = new Retirer({ store, clock, executor, locks, log });
     const deployer = new Deployer({
@@ -105,6 +117,7 @@ export class Daemon {
       executor,
       locks,
       retirer,
+      gates,
       log,
     });
     // Asynchronous and buffered: the access log must never slow down or crash the proxy.
@@ -252,6 +265,7 @@ export class Daemon {
             this.cfg.services[name]?.hosts ??
             [],
           busy: this.locks.holder(name) ?? null,
+          rollout: this.deployer.rolloutOf(name),
           releases: releases.map((r) => ({ ...brief(r), weight: weights[r.number] ?? 0 })),
           targets: this.router.targets(name),
         };
@@ -293,6 +307,8 @@ function controlPlane(get: () => Daemon): ControlPlane {
     }),
     deploy: (body, _service, sink: (e: DeployEvent) => void) =>
       get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink),
+    promote: (service, sink) => get().deployer.promote(service, sink),
+    abort: (service, sink) => get().deployer.abort(service, sink),
     rollback: (service, body, sink) =>
       get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
     shutdown: (remove) => get().shutdown(remove),

@@ -1,6 +1,6 @@
 # shipit demo app: one HTTP/1.x request per run. busybox nc -ll forks this
 # script per connection with the socket as stdin/stdout.
-#   /, /version   200 "version=$APP_VERSION host=<hostname>"
+#   /, /version   200 "version=$APP_VERSION host=<hostname>" (500 for ~FAIL_PERCENT% of them)
 #   /healthz      200 "ok", or 500 when UNHEALTHY=1
 #   /slow?N       sleeps N seconds (default 1; integer or decimal), then 200
 #   /status?CODE  answers with status CODE (200..599)
@@ -76,6 +76,10 @@ case $target in *\?*) query="${target#*\?}" ;; esac
 
 case $path in
   / | /version)
+    # FAIL_PERCENT=N: about N% of these answers are 500 (a bad release for canary analysis tests).
+    if [ -n "$FAIL_PERCENT" ] && [ $((RANDOM % 100)) -lt "$FAIL_PERCENT" ]; then
+      respond 500 "version=$VERSION failing on purpose (FAIL_PERCENT=$FAIL_PERCENT)"
+    fi
     respond 200 "version=$VERSION host=${APP_HOST:-$(hostname)}"
     ;;
   /healthz)

@@ -72,7 +72,12 @@ function startLoad(o) {
   }
 
   async function loop(path, slow) {
-    while (running) await once(path, slow);
+    while (running) {
+      const failedBefore = stats.failed;
+      await once(path, slow);
+      // After a failure, back off a little: a dead proxy must not turn the loop into a CPU spin.
+      if (stats.failed > failedBefore) await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   const loops = [];
@@ -129,6 +134,8 @@ module.exports.startLoadProcess = startLoadProcess;
 
 if (require.main === module && process.argv[2] === '--worker') {
   let load = null;
+  // The parent (a test) went away without stopping us: stop too.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', async (m) => {
     if (m.start) {
       load = startLoad(m.start);

@@ -22,6 +22,8 @@ export interface ControlPlane {
     body: ReturnType<typeof rollbackBodySchema.parse>,
     sink: (e: DeployEvent) => void,
   ): Promise<unknown>;
+  promote(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
+  abort(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
   shutdown(remove: boolean): Promise<void>;
   audit(action: string, detail: Record<string, unknown>): void;
 }
@@ -96,7 +98,7 @@ export class ApiServer {
       return json(res, 200, this.plane.releases(service, num('limit')));
     if (req.method === 'GET' && p === '/v1/events')
       return json(res, 200, this.plane.events(service, num('release'), num('limit')));
-    const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback)$/.exec(p);
+    const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort)$/.exec(p);
     if (req.method === 'POST' && m) {
       const body = await readJson(req);
       const [, svc, action] = m;
@@ -107,6 +109,8 @@ export class ApiServer {
           throw usageError(`spec.name "${b.spec.name}" does not match the URL's service "${svc}"`);
         return this.stream(res, (sink) => this.plane.deploy(b, svc, sink));
       }
+      if (action === 'promote') return this.stream(res, (sink) => this.plane.promote(svc, sink));
+      if (action === 'abort') return this.stream(res, (sink) => this.plane.abort(svc, sink));
       const b = parseBody(rollbackBodySchema, body);
       return this.stream(res, (sink) => this.plane.rollback(svc, b, sink));
     }
@@ -133,6 +137,7 @@ export class ApiServer {
         res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     };
     const sink = (e: DeployEvent) => {
+      if (res.writableEnded) return;
       start();
       res.write(`${JSON.stringify(e)}\n`);
     };

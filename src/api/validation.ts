@@ -42,7 +42,7 @@ export const serviceSpecSchema = z.strictObject({
         steps: z
           .array(
             z.strictObject({
-              weight: z.number().gt(0).max(100),
+              weight: z.number().min(0).max(100),
               pauseMs: z.union([ms, z.literal('manual')]),
             }),
           )

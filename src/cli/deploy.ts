@@ -37,6 +37,22 @@ export function specFromArgs(base: ServiceSpec, a: DeployArgs): ServiceSpec {
   return spec;
 }
 
+export type Outcome =
+  | { release: number; plan: string; dryRun: boolean; durationMs: number; paused?: undefined }
+  | { paused: true; release: number; message: string };
+
+/** The last line of deploy / promote: live, paused at a manual step, or the dry-run plan. */
+export function printOutcome(out: Out, service: string, result: Outcome): void {
+  if (out.json) return out.data({ type: 'result', result });
+  if (result.paused) {
+    return out.line(
+      `⏸ ${service} r${result.release} paused: ${result.message}; continue with: shipit promote ${service}`,
+    );
+  }
+  if (result.dryRun) return out.line(result.plan);
+  out.line(`✓ ${service} r${result.release} is live in ${duration(result.durationMs)}`);
+}
+
 /** Prints one deploy/rollback event: a plain line, or the NDJSON event itself. */
 export function printEvent(out: Out, e: Record<string, unknown>): void {
   if (out.json) return out.data(e);
@@ -84,12 +100,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const out = makeOut(!!args.json);
       const cfg = config(args);
       const spec = specFromArgs(pickService(cfg, args.service), args);
-      const result = await stream<{
-        release: number;
-        plan: string;
-        dryRun: boolean;
-        durationMs: number;
-      }>(
+      const result = await stream<Outcome>(
         endpoint(cfg),
         `/v1/services/${spec.name}/deploy`,
         { spec, dryRun: !!args.dryRun },
@@ -99,11 +110,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         },
       );
       if (!result) return out.line(`deploy of ${spec.name} started (not waiting)`);
-      if (out.json) return out.data({ type: 'result', result });
-      if (result.dryRun) return out.line(result.plan);
-      out.line(
-        `✓ ${spec.name} r${result.release} (${spec.image}) is live in ${duration(result.durationMs)}`,
-      );
+      printOutcome(out, spec.name, result);
     },
   );
 }

@@ -7,6 +7,7 @@ import * as up from './up';
 import * as down from './down';
 import * as deploy from './deploy';
 import * as rollback from './rollback';
+import * as promote from './promote';
 import * as status from './status';
 import * as history from './history';
 
@@ -25,7 +26,8 @@ export async function main(argv: string[]): Promise<number> {
       global: true,
       describe: 'machine-readable output',
     }) as unknown as Argv<GlobalArgs>;
-  for (const c of [init, schema, up, down, deploy, rollback, status, history]) y = c.register(y);
+  for (const c of [init, schema, up, down, deploy, promote, rollback, status, history])
+    y = c.register(y);
   y = y
     .demandCommand(1, 'name a command')
     .recommendCommands()

@@ -12,6 +12,7 @@ interface Status {
     name: string;
     hosts: string[];
     busy: string | null;
+    rollout: { release: number; paused: string | null } | null;
     releases: { number: number; image: string; status: string; weight: number; replicas: number }[];
     targets: {
       name: string;
@@ -42,6 +43,11 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         out.line(
           `\n${svc.name}  hosts ${svc.hosts.join(', ')}${svc.busy ? `  [${svc.busy} in progress]` : ''}`,
         );
+        if (svc.rollout) {
+          out.line(
+            `  rollout of r${svc.rollout.release} in progress${svc.rollout.paused ? `, paused: ${svc.rollout.paused}` : ''}`,
+          );
+        }
         if (!svc.releases.length) out.line('  no release');
         else
           out.line(

@@ -93,8 +93,8 @@ const rollingSchema = strict({
 }, evenWithIssues);
 
 const canaryStepSchema = strict({
-  weight: num({ gt: 0, max: 100 }, 'a percentage above 0, up to 100').describe(
-    'percent of traffic sent to the new release',
+  weight: num({ min: 0, max: 100 }, 'a percentage from 0 to 100').describe(
+    'percent of users sent to the new release (0: only acceptance users, a dark launch)',
   ),
   pause: durationOrManual()
     .prefault(0)

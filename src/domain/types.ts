@@ -120,12 +120,37 @@ export type Weights = Record<number, number>;
 
 /** One thing the executor does. `bestEffort` steps report a failure and go on (cleanup of old releases). */
 export type Step = (
-  | { kind: 'start'; release: number; count: number; cause: string }
-  | { kind: 'wait-healthy'; release: number; timeoutMs: number; quick?: boolean; cause: string }
+  | {
+      kind: 'start';
+      release: number;
+      count: number;
+      /** Container indices to start (default 1..count). */
+      indices?: number[];
+      /** Start only those of 1..count that are not running (restoring a release). */
+      ensure?: boolean;
+      cause: string;
+    }
+  | {
+      kind: 'wait-healthy';
+      release: number;
+      timeoutMs: number;
+      quick?: boolean;
+      indices?: number[];
+      cause: string;
+    }
   | { kind: 'set-weights'; weights: Weights; cause: string }
-  | { kind: 'drain'; release: number; timeoutMs: number; cause: string }
-  | { kind: 'remove'; release: number; cause: string }
+  | { kind: 'drain'; release: number; timeoutMs: number; indices?: number[]; cause: string }
+  | { kind: 'remove'; release: number; indices?: number[]; cause: string }
   | { kind: 'mark'; release: number; status: ReleaseStatus; cause: string }
+  | {
+      kind: 'pause';
+      release: number;
+      /** Milliseconds, or 'manual' until `shipit promote`. */
+      pauseMs: number | 'manual';
+      /** Canary analysis run during the pause against the release's own counters. */
+      analysis?: AnalysisSpec;
+      cause: string;
+    }
 ) & { bestEffort?: boolean };
 
 export interface Plan {
@@ -140,7 +165,10 @@ export interface Plan {
 export function describeStep(s: Step): string {
   switch (s.kind) {
     case 'start':
-      return `start ${s.count} container(s) of r${s.release}`;
+      if (s.ensure) return `make sure r${s.release} runs its ${s.count} container(s)`;
+      return s.indices
+        ? `start container(s) ${s.indices.join(', ')} of r${s.release}`
+        : `start ${s.count} container(s) of r${s.release}`;
     case 'wait-healthy':
       return `wait until r${s.release} is healthy (${s.quick ? 'one probe each, ' : ''}timeout ${s.timeoutMs}ms)`;
     case 'set-weights':
@@ -150,12 +178,20 @@ export function describeStep(s: Step): string {
           .join(', ') || 'nothing'
       }`;
     case 'drain':
-      return `drain r${s.release} (up to ${s.timeoutMs}ms)`;
+      return `drain ${ofRelease(s)} (up to ${s.timeoutMs}ms)`;
     case 'remove':
-      return `stop and remove the containers of r${s.release}`;
+      return `stop and remove ${s.indices ? ofRelease(s) : `the containers of r${s.release}`}`;
+    case 'pause':
+      return s.pauseMs === 'manual'
+        ? `pause until \`shipit promote\`${s.analysis ? ', with analysis' : ''}`
+        : `pause ${s.pauseMs}ms${s.analysis ? ' with analysis' : ''}`;
     case 'mark':
       return `record r${s.release} as ${s.status}`;
   }
+}
+
+function ofRelease(s: { release: number; indices?: number[] }): string {
+  return s.indices ? `container(s) ${s.indices.join(', ')} of r${s.release}` : `r${s.release}`;
 }
 
 export function formatPlan(plan: Plan): string {

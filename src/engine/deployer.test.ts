@@ -1,3 +1,4 @@
+import { RolloutGates } from './gates';
 import pino from 'pino';
 import type { DeployEvent, ServiceSpec } from '../domain/types';
 import { ShipitError } from '../domain/errors';
@@ -6,7 +7,7 @@ import { systemClock } from '../ports/clock';
 import { ProxyRouter } from '../proxy/router';
 import { SqliteStore } from '../store/sqlite';
 import { FakeRuntime } from '../testing/fake-runtime';
-import { Deployer } from './deployer';
+import { Deployer, type DeployOutcome } from './deployer';
 import { Executor } from './executor';
 import { ServiceLocks } from './locks';
 import { Retirer } from './retirer';
@@ -46,6 +47,7 @@ function harness() {
   const routes = new Routes(router, { watch: () => {} });
   const locks = new ServiceLocks();
   const log = pino({ level: 'silent' });
+  const gates = new RolloutGates();
   const h = {
     runtime,
     store,
@@ -71,6 +73,7 @@ function harness() {
     probe,
     clock: systemClock,
     log,
+    gates,
   });
   h.retirer = new Retirer({ store, clock: systemClock, executor: h.executor, locks, log });
   h.deployer = new Deployer({
@@ -81,6 +84,7 @@ function harness() {
     executor: h.executor,
     locks,
     retirer: h.retirer,
+    gates,
     log,
   });
   return h;
@@ -89,7 +93,8 @@ function harness() {
 type H = ReturnType<typeof harness>;
 
 const sink = (h: H) => (e: DeployEvent) => h.events.push(e);
-const deploy = (h: H, s: ServiceSpec, dryRun = false) => h.deployer.deploy(s, { dryRun }, sink(h));
+const deploy = (h: H, s: ServiceSpec, dryRun = false) =>
+  h.deployer.deploy(s, { dryRun }, sink(h)) as Promise<DeployOutcome>;
 const ids = (h: H, release: number) =>
   h.runtime.running({ project: PROJECT, service: 'web', release }).map((c) => c.id);
 const routedIds = (h: H, release: number) =>
@@ -226,12 +231,12 @@ describe('Deployer.deploy', () => {
     expect(h.locks.holder('web')).toBeUndefined();
   });
 
-  it('refuses a strategy other than blue-green as a usage error', async () => {
+  it('refuses a strategy that is not available (rainbow) as a usage error', async () => {
     const s = spec('app:1');
-    s.deploy.strategy = 'canary';
+    s.deploy.strategy = 'rainbow';
     const err = await rejection(deploy(h, s));
     expect(err.code).toBe('usage');
-    expect(err.message).toContain('canary');
+    expect(err.message).toContain('rainbow');
     expect(h.store.listReleases('web')).toEqual([]);
   });
 

@@ -6,6 +6,19 @@ import type { StateStore } from '../ports/store';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { Clock } from '../ports/clock';
 import { planBlueGreen } from '../strategies/blue-green';
+import { planCanary } from '../strategies/canary';
+import { planRolling } from '../strategies/rolling';
+import type { Planner } from '../strategies/types';
+import type { RolloutGates } from './gates';
+import { Rollout, type EventSink, type Paused } from './rollout';
+
+export type { EventSink, Paused };
+
+const PLANNERS: Partial<Record<ServiceSpec['deploy']['strategy'], Planner>> = {
+  'blue-green': planBlueGreen,
+  rolling: planRolling,
+  canary: planCanary,
+};
 import { planRollback } from '../strategies/rollback';
 import type { Observed } from '../strategies/types';
 import type { Executor } from './executor';
@@ -20,10 +33,9 @@ export interface DeployerDeps {
   executor: Executor;
   locks: ServiceLocks;
   retirer: Retirer;
+  gates: RolloutGates;
   log: Logger;
 }
-
-export type EventSink = (e: DeployEvent) => void;
 
 export interface DeployOutcome {
   service: string;
@@ -35,6 +47,8 @@ export interface DeployOutcome {
 
 /** observe -> plan (pure) -> execute, under the service's lock, recording every event. */
 export class Deployer {
+  private active = new Map<string, Rollout<DeployOutcome>>();
+
   constructor(private readonly d: DeployerDeps) {}
 
   observe(service: string): Observed {
@@ -47,16 +61,18 @@ export class Deployer {
     spec: ServiceSpec,
     opts: { dryRun?: boolean },
     sink: EventSink,
-  ): Promise<DeployOutcome> {
+  ): Promise<DeployOutcome | Paused> {
     const service = spec.name;
-    if (spec.deploy.strategy !== 'blue-green') {
+    const planner = PLANNERS[spec.deploy.strategy];
+    if (!planner) {
       throw usageError(
-        `services.${service}.deploy.strategy: "${spec.deploy.strategy}" is not available yet; this version deploys with blue-green`,
-        'use --strategy blue-green',
+        `services.${service}.deploy.strategy: "${spec.deploy.strategy}" is not available yet`,
+        'use --strategy blue-green, rolling or canary',
       );
     }
     const unlock = this.d.locks.acquire(service, 'a deploy');
     const t0 = this.d.clock.now();
+    let rollout: Rollout<DeployOutcome>;
     try {
       await this.d.runtime.ping();
       if (!(await this.d.runtime.imageExists(spec.image))) {
@@ -67,8 +83,11 @@ export class Deployer {
       }
       const observed = this.observe(service);
       const number = this.d.store.nextReleaseNumber(service);
-      const plan = planBlueGreen(observed, { release: number, spec });
-      if (opts.dryRun) return this.outcome(plan, true, t0);
+      const plan = planner(observed, { release: number, spec });
+      if (opts.dryRun) {
+        unlock();
+        return this.outcome(plan, true, t0);
+      }
       const specOf = this.specResolver(service, number, spec);
       this.d.store.insertRelease({
         service,
@@ -84,11 +103,60 @@ export class Deployer {
         reason: null,
         demotedAt: null,
       });
-      await this.execute(plan, specOf, sink, 'deploy');
-      return this.outcome(plan, false, t0);
-    } finally {
+      rollout = new Rollout<DeployOutcome>(number);
+      rollout.listen(sink);
+      this.active.set(service, rollout);
+      this.d.gates.begin(service);
+      // The rollout outlives this call when it waits at a manual pause: the lock goes with it.
+      rollout.done = this.execute(plan, specOf, rollout.emit, 'deploy')
+        .then(() => this.outcome(plan, false, t0))
+        .finally(() => {
+          this.active.delete(service);
+          this.d.gates.end(service);
+          unlock();
+        });
+      rollout.done.catch(() => {}); // followers see the error; nobody may be following
+    } catch (e) {
       unlock();
+      throw e;
     }
+    return rollout.follow(sink);
+  }
+
+  /** Continues a paused rollout (or skips a timed pause) and follows it to the end or the next manual pause. */
+  async promote(service: string, sink: EventSink): Promise<DeployOutcome | Paused> {
+    const rollout = this.active.get(service);
+    if (!rollout) throw usageError(`${service} has no rollout in progress to promote`);
+    if (!this.d.gates.promote(service)) {
+      throw usageError(
+        `${service} r${rollout.release} is not paused`,
+        'it continues by itself; see shipit status',
+      );
+    }
+    return rollout.follow(sink);
+  }
+
+  /** Stops the rollout in progress; its compensation returns all traffic to the stable release. */
+  async abort(
+    service: string,
+    sink: EventSink,
+  ): Promise<{ service: string; release: number; aborted: true }> {
+    const rollout = this.active.get(service);
+    if (!rollout) throw usageError(`${service} has no rollout in progress to abort`);
+    rollout.listen(sink);
+    try {
+      this.d.gates.abort(service);
+      await rollout.done.catch(() => undefined);
+    } finally {
+      rollout.unlisten(sink);
+    }
+    return { service, release: rollout.release, aborted: true };
+  }
+
+  /** The rollout in progress, for status: its release and where it waits. */
+  rolloutOf(service: string): { release: number; paused: string | null } | null {
+    const r = this.active.get(service);
+    return r ? { release: r.release, paused: r.lastPause?.message ?? null } : null;
   }
 
   async rollback(

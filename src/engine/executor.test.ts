@@ -1,3 +1,4 @@
+import { RolloutGates } from './gates';
 import pino from 'pino';
 import type { Plan, ServiceSpec } from '../domain/types';
 import type { Probe } from '../health/probe';
@@ -57,6 +58,7 @@ function setup(probe: Probe = async () => ({ ok: true, detail: 'ok' })) {
     probe,
     clock: fakeClock(),
     log: pino({ level: 'silent' }),
+    gates: new RolloutGates(),
   });
   const events: Parameters<Emit>[0][] = [];
   const emit: Emit = (e) => events.push(e);

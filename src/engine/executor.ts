@@ -1,11 +1,20 @@
 import type { Logger } from 'pino';
-import type { ContainerInfo, DeployEvent, Plan, ServiceSpec, Step } from '../domain/types';
+import type {
+  AnalysisSpec,
+  ContainerInfo,
+  DeployEvent,
+  Plan,
+  ServiceSpec,
+  Step,
+} from '../domain/types';
 import { describeStep } from '../domain/types';
 import { failed, isShipitError } from '../domain/errors';
 import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
-import type { Router } from '../ports/router';
+import type { ReleaseCounters, Router } from '../ports/router';
+import { quantileMs, since } from '../proxy/stats';
+import type { RolloutGates } from './gates';
 import type { Probe } from '../health/probe';
 import type { Routes } from './routes';
 import { waitHealthy } from './wait-healthy';
@@ -19,6 +28,11 @@ export interface ExecutorDeps {
   probe: Probe;
   clock: Clock;
   log: Logger;
+  gates: RolloutGates;
+}
+
+function pick(containers: ContainerInfo[], indices?: number[]): ContainerInfo[] {
+  return indices ? containers.filter((c) => indices.includes(c.index)) : containers;
 }
 
 export type Emit = (e: Omit<DeployEvent, 'at' | 'service'> & { at?: number }) => void;
@@ -31,6 +45,9 @@ export type SpecOf = (release: number) => ServiceSpec;
  * fails it runs the plan's compensation, then rethrows the first error.
  */
 export class Executor {
+  /** Counters of a release when its analysis began, kept across the plan's pauses. */
+  private baselines = new Map<string, ReleaseCounters>();
+
   constructor(private readonly deps: ExecutorDeps) {}
 
   async run(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
@@ -118,13 +135,18 @@ export class Executor {
           );
         }
         await d.runtime.ensureNetwork(d.project);
+        let indices = step.indices ?? Array.from({ length: step.count }, (_, i) => i + 1);
+        if (step.ensure) {
+          const up = new Set((await this.running(service, step.release)).map((c) => c.index));
+          indices = indices.filter((i) => !up.has(i));
+        }
         const started = await Promise.all(
-          Array.from({ length: step.count }, (_, i) =>
+          indices.map((index) =>
             d.runtime.start({
               project: d.project,
               service,
               release: step.release,
-              index: i + 1,
+              index,
               image: spec.image,
               port: spec.port,
               env: spec.env,
@@ -134,16 +156,18 @@ export class Executor {
             }),
           ),
         );
-        emit({
-          release: step.release,
-          type: 'info',
-          message: `started ${started.map((c) => c.name).join(', ')}`,
-        });
+        if (started.length) {
+          emit({
+            release: step.release,
+            type: 'info',
+            message: `started ${started.map((c) => c.name).join(', ')}`,
+          });
+        }
         return;
       }
       case 'wait-healthy': {
         const spec = specOf(step.release);
-        const containers = await this.running(service, step.release);
+        const containers = pick(await this.running(service, step.release), step.indices);
         if (containers.length === 0) throw failed(`r${step.release} has no running container`);
         await waitHealthy(
           containers,
@@ -168,8 +192,9 @@ export class Executor {
         return;
       }
       case 'drain': {
-        const ids = (
-          await d.runtime.list({ project: d.project, service, release: step.release })
+        const ids = pick(
+          await d.runtime.list({ project: d.project, service, release: step.release }),
+          step.indices,
         ).map((c) => c.id);
         const left = await d.router.drain(ids, step.timeoutMs);
         if (left > 0)
@@ -181,11 +206,10 @@ export class Executor {
         return;
       }
       case 'remove': {
-        const containers = await d.runtime.list({
-          project: d.project,
-          service,
-          release: step.release,
-        });
+        const containers = pick(
+          await d.runtime.list({ project: d.project, service, release: step.release }),
+          step.indices,
+        );
         const grace = specOf(step.release).deploy.drainTimeoutMs;
         await Promise.all(
           containers.map(async (c) => {
@@ -195,6 +219,20 @@ export class Executor {
           }),
         );
         d.router.forget(containers.map((c) => c.id));
+        return;
+      }
+      case 'pause': {
+        const analysis = step.analysis;
+        const tick = analysis ? this.analyzer(service, step.release, analysis, emit) : () => {};
+        if (step.pauseMs === 'manual') {
+          emit({
+            release: step.release,
+            type: 'paused',
+            message: `r${step.release} waits for \`shipit promote ${service}\``,
+            data: { cause: step.cause },
+          });
+        }
+        await d.gates.pause(service, step.pauseMs, analysis?.intervalMs ?? 100, tick);
         return;
       }
       case 'mark': {
@@ -210,6 +248,46 @@ export class Executor {
         return;
       }
     }
+  }
+
+  /**
+   * Canary analysis: every interval, the release's own counters since its
+   * first pause are compared with the limits; a breach throws (and aborts).
+   */
+  private analyzer(service: string, release: number, a: AnalysisSpec, emit: Emit): () => void {
+    const key = `${service}/${release}`;
+    let base = this.baselines.get(key);
+    if (!base) {
+      base = this.deps.router.releaseStats(service, release);
+      this.baselines.set(key, base);
+    }
+    const baseline = base;
+    let last = this.deps.clock.now();
+    return () => {
+      const now = this.deps.clock.now();
+      if (now - last < a.intervalMs) return;
+      last = now;
+      const s = since(this.deps.router.releaseStats(service, release), baseline);
+      if (s.requests < a.minRequests) return;
+      const rate = s.errors / s.requests;
+      const p99 = quantileMs(s, 0.99);
+      emit({
+        release,
+        type: 'analysis',
+        message: `r${release}: ${s.requests} requests, error_rate ${rate.toFixed(3)}, p99 <= ${p99}ms`,
+        data: { requests: s.requests, errorRate: rate, p99Ms: p99 },
+      });
+      if (rate > a.maxErrorRate) {
+        throw failed(
+          `canary analysis: error_rate ${rate.toFixed(3)} is above maxErrorRate ${a.maxErrorRate} (${s.errors} of ${s.requests} requests answered 5xx)`,
+        );
+      }
+      if (a.maxP99Ms !== undefined && p99 > a.maxP99Ms) {
+        throw failed(
+          `canary analysis: p99 ${p99}ms is above maxP99 ${a.maxP99Ms}ms (${s.requests} requests)`,
+        );
+      }
+    };
   }
 
   private async running(service: string, release: number): Promise<ContainerInfo[]> {

@@ -1,3 +1,4 @@
+import { RolloutGates } from './gates';
 import pino from 'pino';
 import type { ReleaseRecord, ServiceSpec } from '../domain/types';
 import { systemClock } from '../ports/clock';
@@ -48,6 +49,7 @@ function setup() {
     probe: async () => ({ ok: true, detail: 'ok' }),
     clock: systemClock,
     log,
+    gates: new RolloutGates(),
   });
   const retirer = new Retirer({ store, clock: systemClock, executor, locks, log });
   const previous = async (number: number, keepPreviousMs: number, demotedAt: number | null) => {

@@ -30,6 +30,8 @@ export class Routes {
     const routed = releases;
     const newest = [...routed].sort((a, b) => b.weight - a.weight || b.number - a.number)[0];
     const hosts = newest?.spec.hosts ?? ['*'];
+    // Stickiness and acceptance follow the newest release's settings (the one rolling out).
+    const latest = [...routed].sort((a, b) => b.number - a.number)[0]?.spec;
     this.router.setService(
       service,
       hosts,
@@ -40,6 +42,7 @@ export class Routes {
           .filter((c) => c.running && c.ip)
           .map((c) => ({ id: c.id, name: c.name, host: c.ip as string, port: r.spec.port })),
       })),
+      { sticky: latest?.deploy.canary?.sticky, acceptance: latest?.acceptance },
     );
     this.services.set(service, routed);
     this.rewatch();

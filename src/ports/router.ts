@@ -23,10 +23,33 @@ export interface TargetState {
   inflight: number;
 }
 
+/** How a request picks among several releases of a service. */
+export interface RoutingOptions {
+  /** cookie | ip | header:<Name> */
+  sticky?: string;
+  /** Requests with this header or cookie set to "next" reach the newest release. */
+  acceptance?: { header: string; cookie: string };
+}
+
+export interface ReleaseCounters {
+  requests: number;
+  /** 5xx answers. */
+  errors: number;
+  /** Counts per latency bucket (see proxy/stats.ts). */
+  buckets: number[];
+}
+
 /** What the engine needs from the proxy's routing. */
 export interface Router {
   /** Replaces the routes of one service in a single swap; known targets keep their counters. */
-  setService(service: string, hosts: string[], releases: RouteReleaseInput[]): void;
+  setService(
+    service: string,
+    hosts: string[],
+    releases: RouteReleaseInput[],
+    options?: RoutingOptions,
+  ): void;
+  /** Requests answered by one release so far (monotonic counters). */
+  releaseStats(service: string, release: number): ReleaseCounters;
   removeService(service: string): void;
   weights(service: string): Weights;
   /**

@@ -1,5 +1,5 @@
 import type { Weights } from '../domain/types';
-import type { RouteReleaseInput, Router, TargetState } from '../ports/router';
+import type { RouteReleaseInput, Router, RoutingOptions, TargetState } from '../ports/router';
 import type { Clock } from '../ports/clock';
 import { systemClock } from '../ports/clock';
 import {
@@ -7,12 +7,21 @@ import {
   RoutingTable,
   type ReleaseRoute,
   type ServiceRoute,
+  type StickySpec,
 } from './routing-table';
 import { Target } from './target';
+import { ReleaseStats, type StatsSnapshot } from './stats';
+
+function stickyOf(s: string | undefined): StickySpec {
+  if (s === 'ip') return { mode: 'ip' };
+  if (s?.startsWith('header:')) return { mode: 'header', header: s.slice('header:'.length) };
+  return { mode: 'cookie' };
+}
 
 interface ServiceInput {
   hosts: string[];
   releases: RouteReleaseInput[];
+  options: RoutingOptions;
 }
 
 /**
@@ -24,12 +33,20 @@ export class ProxyRouter implements Router {
   private inputs = new Map<string, ServiceInput>();
   /** Every target the proxy knows, routed or draining, by container id. */
   private registry = new Map<string, Target>();
+  /** Request counters per `service/release`, kept while the release exists. */
+  private stats = new Map<string, ReleaseStats>();
   table = new RoutingTable(new Map());
 
   constructor(private readonly clock: Clock = systemClock) {}
 
-  setService(service: string, hosts: string[], releases: RouteReleaseInput[]): void {
+  setService(
+    service: string,
+    hosts: string[],
+    releases: RouteReleaseInput[],
+    options: RoutingOptions = {},
+  ): void {
     this.inputs.set(service, {
+      options,
       hosts: [...hosts],
       releases: releases.map((r) => ({ ...r, targets: [...r.targets] })),
     });
@@ -57,7 +74,15 @@ export class ProxyRouter implements Router {
         targets: r.targets.map((t) => {
           let target = this.registry.get(t.id);
           if (!target) {
-            target = new Target(t.id, t.name, name, r.number, t.host, t.port);
+            target = new Target(
+              t.id,
+              t.name,
+              name,
+              r.number,
+              t.host,
+              t.port,
+              this.statsOf(name, r.number),
+            );
             this.registry.set(t.id, target);
           }
           target.draining = false;
@@ -65,7 +90,16 @@ export class ProxyRouter implements Router {
           return target;
         }),
       }));
-      services.set(name, buildServiceRoute(name, input.hosts, releases));
+      services.set(
+        name,
+        buildServiceRoute(
+          name,
+          input.hosts,
+          releases,
+          stickyOf(input.options.sticky),
+          input.options.acceptance ?? null,
+        ),
+      );
     }
     // Targets no longer routed get no new requests; in-flight ones finish.
     for (const [id, t] of this.registry) if (!routed.has(id)) t.draining = true;
@@ -88,6 +122,20 @@ export class ProxyRouter implements Router {
       await this.clock.sleep(Math.min(50, Math.max(1, deadline - this.clock.now())));
     }
     return pending();
+  }
+
+  private statsOf(service: string, release: number): ReleaseStats {
+    const key = `${service}/${release}`;
+    let s = this.stats.get(key);
+    if (!s) {
+      s = new ReleaseStats();
+      this.stats.set(key, s);
+    }
+    return s;
+  }
+
+  releaseStats(service: string, release: number): StatsSnapshot {
+    return this.statsOf(service, release).snapshot();
   }
 
   forget(ids: string[]): void {

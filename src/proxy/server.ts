@@ -33,6 +33,8 @@ interface RequestContext {
   retried: boolean;
   timedOut: boolean;
   started: number;
+  /** The last target the request went to (kept after an error, for the counters and the log). */
+  last?: Target;
   /** The request to the upstream, once it has a socket. */
   upstream?: http.ClientRequest;
   /** The proxy answered by itself (body too large): the upstream request must not go on. */
@@ -169,7 +171,8 @@ export class ProxyServer {
     exclude?: Target,
   ): Target | null {
     let release = route.split.only;
-    if (release === null || route.acceptance) {
+    // One release: no cookie, header or hash to look at (the hot path of a steady state).
+    if (release === null || (route.acceptance && route.releases.size > 1)) {
       const acceptance = route.acceptance
         ? isAcceptance(req, route.acceptance.header, route.acceptance.cookie)
         : false;
@@ -179,11 +182,13 @@ export class ProxyServer {
     }
     if (release === null) return null;
     const r = route.releases.get(release);
-    return r ? leastInflight(r.targets, exclude) : null;
+    const t = r ? leastInflight(r.targets, exclude) : null;
+    return t ?? fallbackTarget(route, release, exclude);
   }
 
   private dispatch(req: Req, res: http.ServerResponse, ctx: RequestContext, target: Target): void {
     ctx.target = target;
+    ctx.last = target;
     target.inflight++;
     res.setHeader('x-shipit-release', String(target.release));
     this.proxy.web(req, res, { target: target.url }, (err) =>
@@ -233,8 +238,11 @@ export class ProxyServer {
   }
 
   private finish(req: Req, res: http.ServerResponse, ctx: RequestContext): void {
-    const target = ctx.target;
     this.release(ctx);
+    const target = ctx.last;
+    const ms = performance.now() - ctx.started;
+    // Counted on the release that answered; a client that left early is not the release's fault.
+    if (target && res.writableFinished) target.stats.record(res.statusCode, ms);
     const log = this.opts.accessLog;
     if (log) {
       log.info({
@@ -244,7 +252,7 @@ export class ProxyServer {
         method: req.method,
         url: req.url,
         status: res.statusCode,
-        ms: Math.round((performance.now() - ctx.started) * 10) / 10,
+        ms: Math.round(ms * 10) / 10,
         reqId: req.headers['x-request-id'],
         aborted: !res.writableFinished,
       });
@@ -277,6 +285,25 @@ export class ProxyServer {
       socket.destroy();
     });
   }
+}
+
+/**
+ * The picked release has no available container (its last one is draining, or
+ * all are unhealthy): serve from another release that takes traffic rather
+ * than answer 503 while healthy containers exist.
+ */
+function fallbackTarget(route: ServiceRoute, skip: number, exclude?: Target): Target | null {
+  let best: Target | null = null;
+  let bestWeight = 0; // only releases that take users: a dark-launched canary (weight 0) stays dark
+  for (const r of route.releases.values()) {
+    if (r.number === skip || r.weight <= bestWeight) continue;
+    const t = leastInflight(r.targets, exclude);
+    if (t) {
+      best = t;
+      bestWeight = r.weight;
+    }
+  }
+  return best;
 }
 
 function setForwardHeaders(req: http.IncomingMessage): void {

@@ -1,3 +1,5 @@
+import { ReleaseStats } from './stats';
+
 /** One upstream container as the proxy sees it; mutable runtime counters live here. */
 export class Target {
   inflight = 0;
@@ -11,6 +13,8 @@ export class Target {
     readonly release: number,
     readonly host: string,
     readonly port: number,
+    /** Shared by every target of the same release. */
+    readonly stats: ReleaseStats = new ReleaseStats(),
   ) {
     this.url = `http://${host}:${port}`;
   }

@@ -74,6 +74,7 @@ describe('planBlueGreen', () => {
     expect(plan.steps[0].cause).toBe('first release of web');
     expect(plan.steps[2].cause).toBe('r1 takes all traffic');
     expect(plan.compensation.map(shape)).toEqual([
+      { kind: 'drain', release: 1, timeoutMs: 5000 },
       { kind: 'remove', release: 1 },
       { kind: 'mark', release: 1, status: 'failed' },
     ]);
@@ -98,6 +99,7 @@ describe('planBlueGreen', () => {
     expect(plan.compensation.map(shape)).toEqual([
       { kind: 'set-weights', weights: { 3: 100 } },
       { kind: 'mark', release: 3, status: 'live' },
+      { kind: 'drain', release: 4, timeoutMs: 5000 },
       { kind: 'remove', release: 4 },
       { kind: 'mark', release: 4, status: 'failed' },
     ]);
@@ -128,6 +130,7 @@ describe('planBlueGreen', () => {
     expect(plan.compensation.map(shape)).toEqual([
       { kind: 'set-weights', weights: { 3: 100 } },
       { kind: 'mark', release: 3, status: 'live' },
+      { kind: 'drain', release: 4, timeoutMs: 7000 },
       { kind: 'remove', release: 4 },
       { kind: 'mark', release: 4, status: 'failed' },
     ]);
@@ -193,9 +196,12 @@ describe('planBlueGreen', () => {
     expect(lines[7]).toBe('   - route r1=100%  — traffic stays on r1');
     expect(lines[8]).toBe('   - record r1 as live  — r1 stays the live release');
     expect(lines[9]).toBe(
+      '   - drain r2 (up to 5000ms)  — requests already on r2 (after the flip) finish first',
+    );
+    expect(lines[10]).toBe(
       '   - stop and remove the containers of r2  — the failed release r2 leaves no container behind',
     );
-    expect(lines[10]).toBe('   - record r2 as failed  — deploy failed');
-    expect(lines).toHaveLength(11);
+    expect(lines[11]).toBe('   - record r2 as failed  — deploy failed');
+    expect(lines).toHaveLength(12);
   });
 });

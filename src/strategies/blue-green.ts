@@ -38,6 +38,12 @@ export function planBlueGreen(observed: Observed, desired: Desired): Plan {
   steps.push(...retire(observed, desired));
   const compensation: Step[] = backToLive(live);
   compensation.push(
+    {
+      kind: 'drain',
+      release: n,
+      timeoutMs: spec.deploy.drainTimeoutMs,
+      cause: `requests already on r${n} (after the flip) finish first`,
+    },
     { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
     { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
   );
