@@ -19,6 +19,7 @@ import { ServiceLocks } from './engine/locks';
 import { Retirer } from './engine/retirer';
 import { Deployer } from './engine/deployer';
 import { RolloutGates } from './engine/gates';
+import { RainbowReaper } from './engine/rainbow-reaper';
 import { reconcile } from './engine/reconcile';
 import { ApiServer, type ControlPlane } from './api/server';
 import { ensureToken } from './api/auth';
@@ -53,6 +54,7 @@ export class Daemon {
   private readyFlag = false;
   private closing: Promise<void> | null = null;
   private unwatch: () => void = () => {};
+  private reaper: RainbowReaper | null = null;
   private resolveClosed!: () => void;
   /** Resolves once the daemon has shut down (after `shutdown`). */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -182,6 +184,8 @@ export class Daemon {
           `api.listen ${cfg.api.socketPath ?? `${cfg.api.host}:${cfg.api.port}`}`,
         );
       });
+      daemon.reaper = new RainbowReaper({ store, router, executor, locks, clock, log });
+      daemon.reaper.start();
       fs.writeFileSync(files.pid, `${process.pid}\n`);
     } catch (e) {
       await daemon.shutdown(false);
@@ -216,6 +220,7 @@ export class Daemon {
   private async doShutdown(remove: boolean): Promise<void> {
     this.log.info({ remove }, 'shutting down');
     this.unwatch();
+    this.reaper?.stop();
     this.retirer.stop();
     this.monitor.stop();
     await this.api.close().catch(() => {});

@@ -137,7 +137,7 @@ describe('daemon + API + CLI in one process', () => {
   it('bad flags and bad input: exit 2 and nothing changes', async () => {
     expect((await run(['deploy', '--env', 'NOEQUALS', '--config', cfgPath])).code).toBe(2);
     expect((await run(['deploy', '--timeout', 'soon', '--config', cfgPath])).code).toBe(2);
-    expect((await run(['deploy', '--strategy', 'rainbow', '--config', cfgPath])).code).toBe(2);
+    expect((await run(['deploy', '--strategy', 'purple', '--config', cfgPath])).code).toBe(2);
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['rollback', '--to', '99', '--config', cfgPath])).code).toBe(2);
     expect((await get(t.port)).body).toContain('version=v2');

@@ -34,6 +34,9 @@ export const serviceSpecSchema = z.strictObject({
     deployTimeoutMs: ms.min(1),
     drainTimeoutMs: ms,
     keepPreviousMs: ms,
+    rainbow: z
+      .strictObject({ maxLive: z.number().int().min(1), maxAgeMs: ms.optional() })
+      .optional(),
     rolling: z
       .strictObject({ maxSurge: countOrPercent, maxUnavailable: countOrPercent })
       .optional(),

@@ -310,6 +310,7 @@ describe('LoadedConfig', () => {
           drainTimeoutMs: 30_000,
           keepPreviousMs: 600_000,
           rolling: { maxSurge: 1, maxUnavailable: 0 },
+          rainbow: { maxLive: 3 },
           canary: {
             steps: [
               { weight: 5, pauseMs: 30_000 },
@@ -418,6 +419,7 @@ services:
         drainTimeoutMs: 5000,
         keepPreviousMs: 0,
         rolling: { maxSurge: 1, maxUnavailable: 0 },
+        rainbow: { maxLive: 3 },
         canary: expect.objectContaining({ sticky: 'cookie' }),
       },
       acceptance: { header: 'X-Shipit-Track', cookie: 'shipit-track' },

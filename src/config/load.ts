@@ -246,6 +246,10 @@ export function serviceSpecFromRaw(name: string, svc: ServiceConfig): ServiceSpe
       drainTimeoutMs: svc.deploy.drainTimeout,
       keepPreviousMs: svc.deploy.keepPrevious,
       rolling: { ...svc.deploy.rolling },
+      rainbow: {
+        maxLive: svc.deploy.rainbow.maxLive,
+        ...(svc.deploy.rainbow.maxAge !== undefined ? { maxAgeMs: svc.deploy.rainbow.maxAge } : {}),
+      },
       canary: {
         steps: svc.deploy.canary.steps.map((s) => ({ weight: s.weight, pauseMs: s.pause })),
         sticky: svc.deploy.canary.sticky,

@@ -81,6 +81,7 @@ export interface DeploySpec {
   keepPreviousMs: number;
   rolling?: RollingSpec;
   canary?: CanarySpec;
+  rainbow?: { maxLive: number; maxAgeMs?: number };
 }
 
 /** One service's settings, normalised (durations in milliseconds, sizes in bytes). */

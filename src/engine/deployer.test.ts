@@ -231,15 +231,6 @@ describe('Deployer.deploy', () => {
     expect(h.locks.holder('web')).toBeUndefined();
   });
 
-  it('refuses a strategy that is not available (rainbow) as a usage error', async () => {
-    const s = spec('app:1');
-    s.deploy.strategy = 'rainbow';
-    const err = await rejection(deploy(h, s));
-    expect(err.code).toBe('usage');
-    expect(err.message).toContain('rainbow');
-    expect(h.store.listReleases('web')).toEqual([]);
-  });
-
   it('a second concurrent deploy of the same service is refused with "conflict"', async () => {
     const first = deploy(h, spec('app:1'));
     const err = await rejection(deploy(h, spec('app:2')));

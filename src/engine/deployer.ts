@@ -8,16 +8,18 @@ import type { Clock } from '../ports/clock';
 import { planBlueGreen } from '../strategies/blue-green';
 import { planCanary } from '../strategies/canary';
 import { planRolling } from '../strategies/rolling';
+import { planRainbow } from '../strategies/rainbow';
 import type { Planner } from '../strategies/types';
 import type { RolloutGates } from './gates';
 import { Rollout, type EventSink, type Paused } from './rollout';
 
 export type { EventSink, Paused };
 
-const PLANNERS: Partial<Record<ServiceSpec['deploy']['strategy'], Planner>> = {
+const PLANNERS: Record<ServiceSpec['deploy']['strategy'], Planner> = {
   'blue-green': planBlueGreen,
   rolling: planRolling,
   canary: planCanary,
+  rainbow: planRainbow,
 };
 import { planRollback } from '../strategies/rollback';
 import type { Observed } from '../strategies/types';
@@ -52,9 +54,9 @@ export class Deployer {
   constructor(private readonly d: DeployerDeps) {}
 
   observe(service: string): Observed {
-    const live = this.d.store.releasesWithStatus(['live'], service)[0] ?? null;
+    const serving = this.d.store.releasesWithStatus(['live'], service);
     const kept = this.d.store.releasesWithStatus(['previous'], service);
-    return { service, live, kept };
+    return { service, live: serving[0] ?? null, kept, serving };
   }
 
   async deploy(
@@ -64,12 +66,6 @@ export class Deployer {
   ): Promise<DeployOutcome | Paused> {
     const service = spec.name;
     const planner = PLANNERS[spec.deploy.strategy];
-    if (!planner) {
-      throw usageError(
-        `services.${service}.deploy.strategy: "${spec.deploy.strategy}" is not available yet`,
-        'use --strategy blue-green, rolling or canary',
-      );
-    }
     const unlock = this.d.locks.acquire(service, 'a deploy');
     const t0 = this.d.clock.now();
     let rollout: Rollout<DeployOutcome>;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ContainerInfo, HealthcheckSpec } from '../domain/types';
+import type { ContainerInfo, HealthcheckSpec, ReleaseRecord } from '../domain/types';
 import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
@@ -67,31 +67,41 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     }),
   );
 
+  // Several live releases of one service (rainbow) are routed together: the newest takes new users.
+  const byService = new Map<string, ReleaseRecord[]>();
   for (const r of d.store.releasesWithStatus(['live'])) {
-    const mine = containers.filter(
-      (c) => c.service === r.service && c.release === r.number && c.running && c.ip,
-    );
-    // One probe each before routing, so a container that died meanwhile gets no traffic.
-    const health = await Promise.all(
-      mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)),
-    );
-    d.routes.publish(r.service, [
-      { number: r.number, weight: 100, spec: r.spec, containers: mine },
-    ]);
-    mine.forEach((c, i) => {
-      if (!health[i]) d.router.setHealth(c.id, false);
-    });
-    report.adopted.push({
-      service: r.service,
-      release: r.number,
-      containers: mine.map((c) => c.id),
-    });
-    if (mine.length < r.replicas) {
-      d.log.warn(
-        { service: r.service, release: r.number, running: mine.length, want: r.replicas },
-        'live release has fewer running containers than recorded',
+    byService.set(r.service, [...(byService.get(r.service) ?? []), r]);
+  }
+  for (const [service, lives] of byService) {
+    const routed = [];
+    const unhealthy: string[] = [];
+    for (const r of lives) {
+      const mine = containers.filter(
+        (c) => c.service === service && c.release === r.number && c.running && c.ip,
       );
+      // One probe each before routing, so a container that died meanwhile gets no traffic.
+      const health = await Promise.all(
+        mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)),
+      );
+      mine.forEach((c, i) => {
+        if (!health[i]) unhealthy.push(c.id);
+      });
+      routed.push({
+        number: r.number,
+        weight: r === lives[0] ? 100 : 0,
+        spec: r.spec,
+        containers: mine,
+      });
+      report.adopted.push({ service, release: r.number, containers: mine.map((c) => c.id) });
+      if (mine.length < r.replicas) {
+        d.log.warn(
+          { service, release: r.number, running: mine.length, want: r.replicas },
+          'live release has fewer running containers than recorded',
+        );
+      }
     }
+    d.routes.publish(service, routed);
+    for (const id of unhealthy) d.router.setHealth(id, false);
   }
   for (const r of d.store.releasesWithStatus(['previous'])) d.retirer.schedule(r);
   return report;

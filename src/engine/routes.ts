@@ -42,7 +42,11 @@ export class Routes {
           .filter((c) => c.running && c.ip)
           .map((c) => ({ id: c.id, name: c.name, host: c.ip as string, port: r.spec.port })),
       })),
-      { sticky: latest?.deploy.canary?.sticky, acceptance: latest?.acceptance },
+      {
+        sticky: latest?.deploy.canary?.sticky,
+        acceptance: latest?.acceptance,
+        pin: latest?.deploy.strategy === 'rainbow',
+      },
     );
     this.services.set(service, routed);
     this.rewatch();

@@ -29,6 +29,8 @@ export interface RoutingOptions {
   sticky?: string;
   /** Requests with this header or cookie set to "next" reach the newest release. */
   acceptance?: { header: string; cookie: string };
+  /** Rainbow: users stay on the release that first served them while it lives. */
+  pin?: boolean;
 }
 
 export interface ReleaseCounters {

@@ -98,6 +98,7 @@ export class ProxyRouter implements Router {
           releases,
           stickyOf(input.options.sticky),
           input.options.acceptance ?? null,
+          input.options.pin ?? false,
         ),
       );
     }

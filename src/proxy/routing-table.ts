@@ -27,6 +27,11 @@ export interface ServiceRoute {
   acceptance: AcceptanceSpec | null;
   /** True when more than one release takes traffic: only then is a sticky key needed. */
   splitting: boolean;
+  /**
+   * Rainbow: a user stays on the release that first served them (cookie
+   * `shipit-release`) for as long as it lives; new users go to the newest.
+   */
+  pin: boolean;
 }
 
 /** Immutable once built: the router swaps a whole new table in one assignment. */
@@ -64,6 +69,7 @@ export function buildServiceRoute(
   releases: ReleaseRoute[],
   sticky: StickySpec = { mode: 'cookie' },
   acceptance: AcceptanceSpec | null = null,
+  pin = false,
 ): ServiceRoute {
   const split = splitOf(releases);
   return {
@@ -74,5 +80,6 @@ export function buildServiceRoute(
     sticky,
     acceptance,
     splitting: split.ranges.length > 1,
+    pin,
   };
 }

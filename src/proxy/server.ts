@@ -17,6 +17,7 @@ export interface ProxyOptions {
 }
 
 const STICKY_COOKIE = 'shipit-id';
+const PIN_COOKIE = 'shipit-release';
 const RETRYABLE = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -170,6 +171,7 @@ export class ProxyServer {
     route: ServiceRoute,
     exclude?: Target,
   ): Target | null {
+    if (route.pin && route.releases.size > 1) return this.pinnedTarget(req, res, route, exclude);
     let release = route.split.only;
     // One release: no cookie, header or hash to look at (the hot path of a steady state).
     if (release === null || (route.acceptance && route.releases.size > 1)) {
@@ -184,6 +186,25 @@ export class ProxyServer {
     const r = route.releases.get(release);
     const t = r ? leastInflight(r.targets, exclude) : null;
     return t ?? fallbackTarget(route, release, exclude);
+  }
+
+  /** Rainbow: the release named by the user's pin cookie while it lives, else the newest (and pin it). */
+  private pinnedTarget(
+    req: Req,
+    res: http.ServerResponse,
+    route: ServiceRoute,
+    exclude?: Target,
+  ): Target | null {
+    const pinned = Number(cookie(req, PIN_COOKIE));
+    const mine = pinned ? route.releases.get(pinned) : undefined;
+    const t = mine ? leastInflight(mine.targets, exclude) : null;
+    if (t) return t;
+    const newest = route.split.only ?? route.split.newest;
+    const r = newest === null ? undefined : route.releases.get(newest);
+    const fresh = r ? leastInflight(r.targets, exclude) : null;
+    if (fresh && !res.headersSent)
+      res.setHeader('set-cookie', `${PIN_COOKIE}=${fresh.release}; Path=/; HttpOnly; SameSite=Lax`);
+    return fresh ?? (newest === null ? null : fallbackTarget(route, newest, exclude));
   }
 
   private dispatch(req: Req, res: http.ServerResponse, ctx: RequestContext, target: Target): void {

@@ -84,6 +84,8 @@ export function retire(observed: Observed, desired: Desired): Step[] {
   }
   const toRemove = [
     ...(live && !keepOld ? [live] : []),
+    // Older releases still serving after a rainbow deploy: one live release from now on.
+    ...(observed.serving ?? []).filter((r) => r !== live && r.number !== desired.release),
     ...kept.filter((k) => k.number !== desired.release),
   ];
   for (const old of toRemove) {

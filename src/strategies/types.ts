@@ -7,6 +7,8 @@ export interface Observed {
   live: ReleaseRecord | null;
   /** Earlier releases whose containers are kept running out of routing, newest first. */
   kept: ReleaseRecord[];
+  /** Every release serving users (several with rainbow), newest first; defaults to [live]. */
+  serving?: ReleaseRecord[];
 }
 
 export interface Desired {

@@ -1,0 +1,72 @@
+import type { Plan, Step } from '../domain/types';
+import { planBlueGreen } from './blue-green';
+import type { Desired, Observed } from './types';
+
+/**
+ * Rainbow: the new release takes every new user; the releases already
+ * serving stay live for the users pinned to them and the connections they
+ * hold (the rainbow reaper removes each once nothing is in flight on it, or at
+ * maxAge). At most maxLive releases serve at once: the oldest beyond that is
+ * drained and removed here.
+ */
+export function planRainbow(observed: Observed, desired: Desired): Plan {
+  const { spec, release: n } = desired;
+  const serving = observed.serving ?? (observed.live ? [observed.live] : []);
+  if (!serving.length) return { ...planBlueGreen(observed, desired), strategy: 'rainbow' };
+  const maxLive = Math.max(1, spec.deploy.rainbow?.maxLive ?? 3);
+  const keep = serving.slice(0, maxLive - 1); // newest first
+  const drop = serving.slice(maxLive - 1);
+  const weights = (rs: typeof serving) =>
+    Object.fromEntries([[n, 100], ...rs.map((r) => [r.number, 0])]);
+  const steps: Step[] = [
+    {
+      kind: 'start',
+      release: n,
+      count: spec.replicas,
+      cause: `r${n} joins ${serving.map((r) => `r${r.number}`).join(', ')}`,
+    },
+    {
+      kind: 'wait-healthy',
+      release: n,
+      timeoutMs: spec.deploy.deployTimeoutMs,
+      cause: 'must pass its health check before it gets users',
+    },
+    {
+      kind: 'set-weights',
+      weights: weights(drop.length ? serving : keep),
+      cause: `new users go to r${n}; users pinned to older releases stay there`,
+    },
+    { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
+  ];
+  for (const old of drop) {
+    const why = `at most maxLive ${maxLive} releases serve at once: the oldest goes`;
+    steps.push(
+      { kind: 'set-weights', weights: weights(keep), cause: `r${old.number} gets no new request` },
+      {
+        kind: 'drain',
+        release: old.number,
+        timeoutMs: spec.deploy.drainTimeoutMs,
+        cause: why,
+        bestEffort: true,
+      },
+      { kind: 'remove', release: old.number, cause: why, bestEffort: true },
+      { kind: 'mark', release: old.number, status: 'retired', cause: why },
+    );
+  }
+  const compensation: Step[] = [
+    {
+      kind: 'set-weights',
+      weights: Object.fromEntries(serving.map((r, i) => [r.number, i === 0 ? 100 : 0])),
+      cause: 'the releases already serving keep serving',
+    },
+    {
+      kind: 'drain',
+      release: n,
+      timeoutMs: spec.deploy.drainTimeoutMs,
+      cause: `requests already on r${n} finish first`,
+    },
+    { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
+    { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
+  ];
+  return { service: observed.service, release: n, strategy: 'rainbow', steps, compensation };
+}
