@@ -1,18 +1,9 @@
 // Rainbow on the real engine: a WebSocket opened on release 1 stays open and
 // working while releases 2 and 3 go live; release 1 goes once it closes.
-import path from 'node:path';
-import { TestProject, containerIds, ROOT } from './support/harness';
+import { TestProject, containerIds } from './support/harness';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { wsConnect } = require(path.join(ROOT, 'examples', 'node-app', 'ws-client.js')) as {
-  wsConnect: (
-    host: string,
-    port: number,
-    path?: string,
-    headers?: Record<string, string>,
-  ) => Promise<{ send(text: string): Promise<string>; close(): Promise<void> }>;
-};
+import { wsConnect } from '../examples/node-app/ws-client';
 
 jest.setTimeout(180_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

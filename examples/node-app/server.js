@@ -14,8 +14,8 @@ const os = require('node:os');
 const PORT = Number(process.env.PORT || 8080);
 const VERSION = process.env.APP_VERSION || 'unknown';
 const HOST = os.hostname();
-const GRACE_MS =
-  1000 * (Number(process.env.SHUTDOWN_GRACE) >= 0 ? Number(process.env.SHUTDOWN_GRACE) : 30);
+const graceEnv = Number(process.env.SHUTDOWN_GRACE || NaN);
+const GRACE_MS = 1000 * (graceEnv >= 0 ? graceEnv : 30);
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const WS_MAX_MESSAGE = 16 * 1024 * 1024;
 
