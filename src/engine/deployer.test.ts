@@ -1,13 +1,13 @@
 import { RolloutGates } from './gates';
 import pino from 'pino';
-import type { DeployEvent, ServiceSpec } from '../domain/types';
+import type { AnalysisSpec, CanaryStepSpec, DeployEvent, ServiceSpec } from '../domain/types';
 import { ShipitError } from '../domain/errors';
 import type { Probe, ProbeResult } from '../health/probe';
 import { systemClock } from '../ports/clock';
 import { ProxyRouter } from '../proxy/router';
 import { SqliteStore } from '../store/sqlite';
 import { FakeRuntime } from '../testing/fake-runtime';
-import { Deployer, type DeployOutcome } from './deployer';
+import { Deployer, type DeployOutcome, type Paused } from './deployer';
 import { Executor } from './executor';
 import { ServiceLocks } from './locks';
 import { Retirer } from './retirer';
@@ -357,5 +357,247 @@ describe('a deploy that fails after the flip', () => {
     expect(routedIds(h, 1)).toEqual(ids(h, 1));
     expect(routedIds(h, 2)).toEqual([]);
     expect(ids(h, 2)).toEqual([]);
+  });
+});
+
+describe('canary and rolling rollouts: promote, abort, analysis', () => {
+  const ANALYSIS = { intervalMs: 50, minRequests: 5, maxErrorRate: 0.1 };
+  const canary = (
+    image: string,
+    steps: CanaryStepSpec[],
+    analysis: AnalysisSpec = ANALYSIS,
+  ): ServiceSpec =>
+    spec(image, { strategy: 'canary', canary: { steps, sticky: 'cookie', analysis } });
+  const paused = (p: Promise<unknown>) => p as Promise<Paused>;
+  const follow = (events: DeployEvent[]) => (e: DeployEvent) => events.push(e);
+  /** Records `count` answers on the release's counters, as the proxy would. */
+  const feed = (release: number, count: number, status: number, ms: number) => {
+    const id = ids(h, release)[0];
+    for (let i = 0; i < count; i++) h.router.target(id)!.stats.record(status, ms);
+  };
+
+  afterEach(async () => {
+    // never leave a rollout waiting at a pause behind a failed test
+    if (h.deployer.rolloutOf('web')) await h.deployer.abort('web', () => {});
+  });
+
+  function expectBackOnR1(): void {
+    expect(h.router.weights('web')).toEqual({ 1: 100 });
+    expect(ids(h, 1)).toHaveLength(2);
+    expect(routedIds(h, 1).sort()).toEqual(ids(h, 1).sort());
+    expect(h.store.getRelease('web', 1)).toMatchObject({ status: 'live' });
+    expect(h.runtime.all({ project: PROJECT, release: 2 })).toEqual([]);
+    expect(h.router.targets('web').filter((t) => t.release === 2)).toEqual([]);
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'failed', result: 'failed' });
+    expect(h.locks.holder('web')).toBeUndefined();
+    expect(h.deployer.rolloutOf('web')).toBeNull();
+  }
+
+  it('a manual step returns {paused} while the rollout goes on holding the lock; promote completes it', async () => {
+    await deploy(h, canary('app:1', [{ weight: 10, pauseMs: 'manual' }]));
+    const r1 = ids(h, 1);
+    const out = await paused(deploy(h, canary('app:2', [{ weight: 10, pauseMs: 'manual' }])));
+    expect(out).toEqual({ paused: true, release: 2, message: 'r2 waits for `shipit promote web`' });
+    // the canary runs beside the stable release and takes its share
+    expect(h.router.weights('web')).toEqual({ 1: 90, 2: 10 });
+    expect(routedIds(h, 2).sort()).toEqual(ids(h, 2).sort());
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'deploying' });
+    expect(h.deployer.rolloutOf('web')).toEqual({ release: 2, paused: out.message });
+    expect(h.locks.holder('web')).toBe('a deploy');
+    // the lock stays with the paused rollout
+    const busy = await rejection(deploy(h, canary('app:3', [])));
+    expect(busy.code).toBe('conflict');
+    expect(h.store.getRelease('web', 3)).toBeNull();
+    const deployEvents = h.events.length;
+
+    const promoted: DeployEvent[] = [];
+    const done = await h.deployer.promote('web', follow(promoted));
+    expect(done).toMatchObject({ service: 'web', release: 2, dryRun: false });
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'live', result: 'succeeded' });
+    expect(h.store.getRelease('web', 1)).toMatchObject({ status: 'previous' });
+    expect(ids(h, 1)).toEqual(r1); // kept running for a rollback
+    expect(h.router.weights('web')).toEqual({ 2: 100 });
+    expect(routedIds(h, 2).sort()).toEqual(ids(h, 2).sort());
+    expect(promoted.at(-1)).toMatchObject({ type: 'live', message: 'web r2 is live' });
+    // the deploy command stopped following at the pause
+    expect(h.events).toHaveLength(deployEvents);
+    expect(h.events.at(-1)!.type).toBe('paused');
+    expect(h.locks.holder('web')).toBeUndefined();
+    expect(h.deployer.rolloutOf('web')).toBeNull();
+  });
+
+  it('promote follows the rollout to its next manual pause', async () => {
+    const steps: CanaryStepSpec[] = [
+      { weight: 0, pauseMs: 'manual' },
+      { weight: 50, pauseMs: 'manual' },
+    ];
+    await deploy(h, canary('app:1', steps));
+    const first = await paused(deploy(h, canary('app:2', steps)));
+    expect(first.paused).toBe(true);
+    expect(h.router.weights('web')).toEqual({ 1: 100, 2: 0 });
+    const second = await h.deployer.promote('web', () => {});
+    expect(second).toMatchObject({ paused: true, release: 2 });
+    expect(h.router.weights('web')).toEqual({ 1: 50, 2: 50 });
+    await expect(h.deployer.promote('web', () => {})).resolves.toMatchObject({ release: 2 });
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'live' });
+  });
+
+  it('promote with no rollout in progress is a usage error', async () => {
+    const err = await rejection(h.deployer.promote('web', () => {}));
+    expect(err.code).toBe('usage');
+    expect(err.message).toContain('no rollout in progress');
+  });
+
+  it('abort during a manual pause restores the stable release and fails the canary', async () => {
+    await deploy(h, canary('app:1', [{ weight: 20, pauseMs: 'manual' }]));
+    const r1 = ids(h, 1);
+    await paused(deploy(h, canary('app:2', [{ weight: 20, pauseMs: 'manual' }])));
+    expect(ids(h, 2)).toHaveLength(2);
+    const aborting: DeployEvent[] = [];
+    const out = await h.deployer.abort('web', follow(aborting));
+    expect(out).toEqual({ service: 'web', release: 2, aborted: true });
+    expectBackOnR1();
+    expect(ids(h, 1)).toEqual(r1); // the same containers, never stopped
+    expect(h.store.getRelease('web', 2)!.reason).toBe('aborted by `shipit abort`');
+    const types = aborting.map((e) => e.type);
+    expect(types).toContain('step-failed');
+    expect(types).toContain('compensate');
+    expect(types.at(-1)).toBe('failed');
+    // the service is free again
+    await expect(deploy(h, spec('app:3'))).resolves.toMatchObject({ release: 3 });
+  });
+
+  it('abort with no rollout in progress is a usage error', async () => {
+    await deploy(h, spec('app:1'));
+    const err = await rejection(h.deployer.abort('web', () => {}));
+    expect(err.code).toBe('usage');
+    expect(err.message).toBe('web has no rollout in progress to abort');
+  });
+
+  it('abort between steps (a rolling deploy in its first batch) restores the old release in full', async () => {
+    const rolling = (image: string): ServiceSpec => ({
+      ...spec(image, { strategy: 'rolling', rolling: { maxSurge: 1, maxUnavailable: 0 } }),
+      replicas: 3,
+    });
+    await deploy(h, rolling('app:1'));
+    const r1 = ids(h, 1);
+    // The new release's health check waits until the test lets it answer.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let probing = false;
+    const r1Ips = new Set(h.runtime.running({ project: PROJECT, release: 1 }).map((c) => c.ip));
+    h.probeImpl = async (host) => {
+      if (!r1Ips.has(host)) {
+        probing = true;
+        await gate;
+      }
+      return { ok: true, detail: 'ok' };
+    };
+    const p = deploy(h, rolling('app:2'));
+    while (!probing) await new Promise((r) => setTimeout(r, 5));
+    const aborted = h.deployer.abort('web', () => {});
+    release();
+    const err = await rejection(p);
+    expect(err.message).toContain('aborted');
+    await expect(aborted).resolves.toMatchObject({ aborted: true, release: 2 });
+    expect(h.store.getRelease('web', 1)).toMatchObject({ status: 'live' });
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'failed' });
+    expect(ids(h, 1).sort()).toEqual([...r1].sort());
+    expect(h.runtime.all({ project: PROJECT, release: 2 })).toEqual([]);
+    expect(h.router.weights('web')).toEqual({ 1: 100 });
+  });
+
+  it('canary analysis: 5xx answers on the canary during a pause fail the deploy and restore the stable release', async () => {
+    const steps: CanaryStepSpec[] = [{ weight: 10, pauseMs: 10_000 }];
+    await deploy(h, canary('app:1', steps));
+    const t0 = Date.now();
+    const err = await rejection(
+      h.deployer.deploy(canary('app:2', steps), {}, (e) => {
+        h.events.push(e);
+        // after the pause has taken its baseline
+        if (e.type === 'step' && e.data?.kind === 'pause')
+          setTimeout(() => {
+            feed(2, 4, 200, 3);
+            feed(2, 6, 503, 3);
+          }, 20);
+      }),
+    );
+    expect(Date.now() - t0).toBeLessThan(5000); // long before the 10s pause would end
+    expect(err.code).toBe('failed');
+    expect(err.message).toContain('error_rate');
+    expect(err.message).toBe(
+      'canary analysis: error_rate 0.600 is above maxErrorRate 0.1 (6 of 10 requests answered 5xx)',
+    );
+    expect(h.events.find((e) => e.type === 'analysis')).toMatchObject({
+      release: 2,
+      data: { requests: 10, errorRate: 0.6 },
+    });
+    expectBackOnR1();
+    expect(h.store.getRelease('web', 2)!.reason).toContain('error_rate');
+  });
+
+  it('canary analysis: errors on the canary before its pause began are not counted', async () => {
+    const steps: CanaryStepSpec[] = [{ weight: 10, pauseMs: 300 }];
+    await deploy(h, canary('app:1', steps));
+    const out = h.deployer.deploy(canary('app:2', steps), {}, (e) => {
+      h.events.push(e);
+      // synchronously, before the pause step takes its baseline
+      if (e.type === 'step' && e.data?.kind === 'pause') feed(2, 20, 503, 3);
+    });
+    await expect(out).resolves.toMatchObject({ release: 2, dryRun: false });
+    expect(h.events.some((e) => e.type === 'analysis')).toBe(false);
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'live' });
+  });
+
+  it('canary analysis: fewer requests than minRequests give no verdict; the timed pause ends by itself', async () => {
+    const steps: CanaryStepSpec[] = [{ weight: 10, pauseMs: 300 }];
+    await deploy(h, canary('app:1', steps));
+    const t0 = Date.now();
+    const out = h.deployer.deploy(canary('app:2', steps), {}, (e) => {
+      h.events.push(e);
+      if (e.type === 'step' && e.data?.kind === 'pause') setTimeout(() => feed(2, 4, 500, 3), 20);
+    });
+    await expect(out).resolves.toMatchObject({ release: 2 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(h.events.some((e) => e.type === 'analysis')).toBe(false);
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'live' });
+  });
+
+  it('canary analysis: a p99 above maxP99 fails the deploy', async () => {
+    const steps: CanaryStepSpec[] = [{ weight: 10, pauseMs: 10_000 }];
+    const analysis = { ...ANALYSIS, maxP99Ms: 100 };
+    await deploy(h, canary('app:1', steps, analysis));
+    const err = await rejection(
+      h.deployer.deploy(canary('app:2', steps, analysis), {}, (e) => {
+        if (e.type === 'step' && e.data?.kind === 'pause')
+          setTimeout(() => feed(2, 10, 200, 700), 20);
+      }),
+    );
+    expect(err.code).toBe('failed');
+    expect(err.message).toBe('canary analysis: p99 1024ms is above maxP99 100ms (10 requests)');
+    expectBackOnR1();
+  });
+
+  it('a rolling deploy of 3 replicas ends with 3 new containers and the old release retired, none of its containers left', async () => {
+    const rolling = (image: string): ServiceSpec => ({
+      ...spec(image, { strategy: 'rolling', rolling: { maxSurge: 1, maxUnavailable: 0 } }),
+      replicas: 3,
+    });
+    await deploy(h, rolling('app:1'));
+    const r1 = ids(h, 1);
+    expect(r1).toHaveLength(3);
+    const out = await deploy(h, rolling('app:2'));
+    expect(out.plan).toContain('plan: web r2 (rolling)');
+    const r2 = h.runtime.running({ project: PROJECT, service: 'web', release: 2 });
+    expect(r2.map((c) => c.index)).toEqual([1, 2, 3]);
+    expect(h.router.weights('web')).toEqual({ 2: 100 });
+    expect(routedIds(h, 2).sort()).toEqual(r2.map((c) => c.id).sort());
+    expect(h.store.getRelease('web', 2)).toMatchObject({ status: 'live', result: 'succeeded' });
+    expect(h.store.getRelease('web', 1)).toMatchObject({ status: 'retired' });
+    expect(h.runtime.all({ project: PROJECT, release: 1 })).toEqual([]);
+    for (const id of r1) expect(h.router.target(id)).toBeUndefined();
+    // one old container went per batch, after its replacement was healthy
+    const stopped = h.runtime.callsOf('stop').map((a) => a[0]);
+    expect(stopped).toEqual(r1);
   });
 });

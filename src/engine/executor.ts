@@ -63,6 +63,7 @@ export class Executor {
         data: { cause: step.cause, kind: step.kind },
       });
       try {
+        this.deps.gates.check(plan.service);
         await this.step(plan.service, step, specOf, emit, started);
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));

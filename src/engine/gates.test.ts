@@ -83,8 +83,8 @@ describe('RolloutGates', () => {
     it('never sleeps longer than 100ms between ticks even with a long tickMs', async () => {
       let ticks = 0;
       const p = g.pause('web', 'manual', 60_000, () => void ticks++);
-      await new Promise((r) => setTimeout(r, 350));
-      expect(ticks).toBeGreaterThanOrEqual(3);
+      await new Promise((r) => setTimeout(r, 250));
+      expect(ticks).toBeGreaterThanOrEqual(2); // with tickMs honoured, the 2nd tick would come after 60s
       g.promote('web');
       await p;
     });

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import pino from 'pino';
 import type { RouteTargetInput } from '../ports/router';
+import { pickRelease } from './picker';
 import { ProxyRouter } from './router';
 import { buildServiceRoute, RoutingTable, type ServiceRoute } from './routing-table';
 import { Target } from './target';
@@ -681,5 +682,187 @@ describe('ProxyServer', () => {
       expect(await raw('ws.test')).toMatch(/^HTTP\/1\.1 503 /);
       router.setHealth('ws1', true);
     });
+  });
+});
+
+describe('ProxyServer fallback and weight 0', () => {
+  function install(route: ServiceRoute): () => void {
+    const saved = router.table;
+    router.table = new RoutingTable(new Map([...saved.services, [route.name, route]]));
+    return () => {
+      router.table = saved;
+    };
+  }
+  const tgt = (id: string, service: string, release: number, port: number) =>
+    new Target(id, `app-${id}`, service, release, '127.0.0.1', port);
+  /** A sticky cookie whose hash picks `release` in this route. */
+  function cookieFor(route: ServiceRoute, release: number): string {
+    for (let i = 0; i < 10_000; i++) {
+      if (pickRelease(route.split, `user-${i}`) === release) return `shipit-id=user-${i}`;
+    }
+    throw new Error(`no key picks r${release}`);
+  }
+
+  it.each([
+    ['draining', (t: Target) => void (t.draining = true)],
+    ['unhealthy', (t: Target) => void (t.healthy = false)],
+  ])(
+    'a release picked by weight whose only target is %s falls back to another release with weight > 0',
+    async (_state, spoil) => {
+      const one = await up(`fb-one-${_state}`);
+      const two = await up(`fb-two-${_state}`);
+      const bad = tgt(`fb2-${_state}`, 'fb', 2, two.port);
+      spoil(bad);
+      const route = buildServiceRoute(
+        'fb',
+        ['fb.test'],
+        [
+          { number: 1, weight: 50, targets: [tgt(`fb1-${_state}`, 'fb', 1, one.port)] },
+          { number: 2, weight: 50, targets: [bad] },
+        ],
+      );
+      const restore = install(route);
+      try {
+        for (const release of [2, 1]) {
+          const r = await call({ host: 'fb.test', headers: { cookie: cookieFor(route, release) } });
+          expect(r.status).toBe(200);
+          expect(r.json().name).toBe(one.name);
+          expect(r.headers['x-shipit-release']).toBe('1');
+        }
+        expect(two.seen).toHaveLength(0);
+      } finally {
+        restore();
+      }
+    },
+  );
+
+  it('falls back when the picked release has no target left (its last container was drained by the router)', async () => {
+    const one = await up('fbr-one');
+    const two = await up('fbr-two');
+    router.setService(
+      'fbr',
+      ['fbr.test'],
+      [
+        { number: 1, weight: 50, targets: [target('fbr1', one.port)] },
+        { number: 2, weight: 50, targets: [target('fbr2', two.port)] },
+      ],
+    );
+    const key = cookieFor(router.table.lookup('fbr.test')!, 1);
+    expect((await call({ host: 'fbr.test', headers: { cookie: key } })).json().name).toBe(
+      'fbr-one',
+    );
+    // r1 still weighs 50% but its only container is taken out of routing
+    expect(await router.drain(['fbr1'], 0)).toBe(0);
+    expect(router.weights('fbr')).toEqual({ 1: 50, 2: 50 });
+    expect(router.table.lookup('fbr.test')!.releases.get(1)!.targets).toEqual([]);
+    for (let i = 0; i < 3; i++) {
+      const r = await call({ host: 'fbr.test', headers: { cookie: key } });
+      expect(r.status).toBe(200);
+      expect(r.json().name).toBe('fbr-two');
+    }
+    expect(one.seen).toHaveLength(1);
+  });
+
+  it('never falls back to a weight-0 release: 503 instead', async () => {
+    const stable = await up('w0-stable');
+    const dark = await up('w0-dark');
+    const sick = tgt('w0-1', 'w0', 1, stable.port);
+    sick.healthy = false;
+    const restore = install(
+      buildServiceRoute(
+        'w0',
+        ['w0.test'],
+        [
+          { number: 1, weight: 100, targets: [sick] },
+          { number: 2, weight: 0, targets: [tgt('w0-2', 'w0', 2, dark.port)] },
+        ],
+      ),
+    );
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await call({ host: 'w0.test' });
+        expect(r.status).toBe(503);
+        expect(JSON.parse(r.body)).toMatchObject({
+          service: 'w0',
+          message: 'no healthy container',
+        });
+      }
+      expect(dark.seen).toHaveLength(0);
+      expect(stable.seen).toHaveLength(0);
+    } finally {
+      restore();
+    }
+  });
+
+  it('falls back past a weight-0 release to one that takes users', async () => {
+    const dark = await up('w0b-dark');
+    const other = await up('w0b-other');
+    const picked = tgt('w0b-3', 'w0b', 3, dark.port);
+    picked.draining = true;
+    const route = buildServiceRoute(
+      'w0b',
+      ['w0b.test'],
+      [
+        { number: 1, weight: 0, targets: [tgt('w0b-1', 'w0b', 1, dark.port)] },
+        { number: 2, weight: 30, targets: [tgt('w0b-2', 'w0b', 2, other.port)] },
+        { number: 3, weight: 70, targets: [picked] },
+      ],
+    );
+    const restore = install(route);
+    try {
+      for (const release of [3, 3, 2]) {
+        const r = await call({ host: 'w0b.test', headers: { cookie: cookieFor(route, release) } });
+        expect(r.status).toBe(200);
+        expect(r.headers['x-shipit-release']).toBe('2');
+      }
+      expect(dark.seen).toHaveLength(0);
+    } finally {
+      restore();
+    }
+  });
+
+  it('the acceptance header set by the router reaches a weight-0 newest release; other users stay on the stable one', async () => {
+    const stable = await up('acc-r-stable');
+    const canary = await up('acc-r-canary');
+    router.setService(
+      'accr',
+      ['accr.test'],
+      [
+        { number: 4, weight: 100, targets: [target('accr4', stable.port)] },
+        { number: 5, weight: 0, targets: [target('accr5', canary.port)] },
+      ],
+      { acceptance: { header: 'X-Shipit-Next', cookie: 'shipit-next' } },
+    );
+    const next = await call({ host: 'accr.test', headers: { 'x-shipit-next': 'next' } });
+    expect(next.status).toBe(200);
+    expect(next.json().name).toBe('acc-r-canary');
+    expect(next.headers['x-shipit-release']).toBe('5');
+    const viaCookie = await call({ host: 'accr.test', headers: { cookie: 'shipit-next=next' } });
+    expect(viaCookie.headers['x-shipit-release']).toBe('5');
+    for (let i = 0; i < 5; i++) {
+      const r = await call({ host: 'accr.test' });
+      expect(r.headers['x-shipit-release']).toBe('4');
+      expect(r.headers['set-cookie']).toBeUndefined(); // one release takes users: no sticky cookie
+    }
+    expect(canary.seen).toHaveLength(2);
+  });
+
+  it('an acceptance user whose weight-0 release has no available container is served by the stable one', async () => {
+    const stable = await up('acc-f-stable');
+    const canary = await up('acc-f-canary');
+    router.setService(
+      'accf',
+      ['accf.test'],
+      [
+        { number: 4, weight: 100, targets: [target('accf4', stable.port)] },
+        { number: 5, weight: 0, targets: [target('accf5', canary.port)] },
+      ],
+      { acceptance: { header: 'X-Shipit-Next', cookie: 'shipit-next' } },
+    );
+    router.setHealth('accf5', false);
+    const r = await call({ host: 'accf.test', headers: { 'x-shipit-next': 'next' } });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-shipit-release']).toBe('4');
+    expect(canary.seen).toHaveLength(0);
   });
 });

@@ -118,15 +118,15 @@ describe('planBlueGreen', () => {
       { kind: 'set-weights', weights: { 4: 100 } },
       { kind: 'mark', release: 4, status: 'live' },
       { kind: 'mark', release: 3, status: 'previous' },
+      { kind: 'mark', release: 2, status: 'retired' },
       { kind: 'drain', release: 2, timeoutMs: 7000, bestEffort: true },
       { kind: 'remove', release: 2, bestEffort: true },
-      { kind: 'mark', release: 2, status: 'retired' },
     ]);
     // removal happens only after the drain, and the drain only after the flip
     const kinds = plan.steps.map((s) => `${s.kind}:${'release' in s ? s.release : ''}`);
     expect(kinds.indexOf('drain:2')).toBeGreaterThan(kinds.indexOf('set-weights:'));
     expect(kinds.indexOf('remove:2')).toBe(kinds.indexOf('drain:2') + 1);
-    expect(plan.steps[6].cause).toBe('only the latest previous release is kept');
+    expect(plan.steps[7].cause).toBe('only the latest previous release is kept');
     expect(plan.compensation.map(shape)).toEqual([
       { kind: 'set-weights', weights: { 3: 100 } },
       { kind: 'mark', release: 3, status: 'live' },
@@ -163,13 +163,14 @@ describe('planBlueGreen', () => {
       { kind: 'wait-healthy', release: 4, timeoutMs: 60000 },
       { kind: 'set-weights', weights: { 4: 100 } },
       { kind: 'mark', release: 4, status: 'live' },
+      { kind: 'mark', release: 3, status: 'retired' },
       { kind: 'drain', release: 3, timeoutMs: 2500, bestEffort: true },
       { kind: 'remove', release: 3, bestEffort: true },
-      { kind: 'mark', release: 3, status: 'retired' },
     ]);
     expect(plan.steps.some((s) => s.kind === 'mark' && s.status === 'previous')).toBe(false);
-    expect(plan.steps[5].cause).toBe('keepPrevious is 0');
-    expect(plan.steps[4].cause).toBe('in-flight requests of r3 finish');
+    expect(plan.steps[6].cause).toBe('keepPrevious is 0');
+    expect(plan.steps[4].cause).toBe('keepPrevious is 0');
+    expect(plan.steps[5].cause).toBe('in-flight requests of r3 finish');
     expectCausesInText(plan);
   });
 

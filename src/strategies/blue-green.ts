@@ -88,8 +88,16 @@ export function retire(observed: Observed, desired: Desired): Step[] {
     ...(observed.serving ?? []).filter((r) => r !== live && r.number !== desired.release),
     ...kept.filter((k) => k.number !== desired.release),
   ];
+  const why = (old: ReleaseRecord) =>
+    old === live ? 'keepPrevious is 0' : 'only the latest previous release is kept';
+  // Every record is written before any container goes: if a write fails, the
+  // compensation still finds containers to route back to. Cleanup after the
+  // flip must not undo a good deploy: a container that will not go away is left
+  // to the next reconcile (it is no longer live or previous).
   for (const old of toRemove) {
-    const why = old === live ? 'keepPrevious is 0' : `only the latest previous release is kept`;
+    steps.push({ kind: 'mark', release: old.number, status: 'retired', cause: why(old) });
+  }
+  for (const old of toRemove) {
     steps.push(
       {
         kind: 'drain',
@@ -98,10 +106,7 @@ export function retire(observed: Observed, desired: Desired): Step[] {
         cause: `in-flight requests of r${old.number} finish`,
         bestEffort: true,
       },
-      // Cleanup after the flip must not undo a good deploy: a container that
-      // will not go away is left to the next reconcile (it is no longer live or previous).
-      { kind: 'remove', release: old.number, cause: why, bestEffort: true },
-      { kind: 'mark', release: old.number, status: 'retired', cause: why },
+      { kind: 'remove', release: old.number, cause: why(old), bestEffort: true },
     );
   }
   return steps;

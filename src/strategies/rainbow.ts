@@ -42,6 +42,8 @@ export function planRainbow(observed: Observed, desired: Desired): Plan {
     const why = `at most maxLive ${maxLive} releases serve at once: the oldest goes`;
     steps.push(
       { kind: 'set-weights', weights: weights(keep), cause: `r${old.number} gets no new request` },
+      // Recorded before its containers go, so a failed write leaves something to route back to.
+      { kind: 'mark', release: old.number, status: 'retired', cause: why },
       {
         kind: 'drain',
         release: old.number,
@@ -50,7 +52,6 @@ export function planRainbow(observed: Observed, desired: Desired): Plan {
         bestEffort: true,
       },
       { kind: 'remove', release: old.number, cause: why, bestEffort: true },
-      { kind: 'mark', release: old.number, status: 'retired', cause: why },
     );
   }
   const compensation: Step[] = [

@@ -94,9 +94,9 @@ describe('planRollback', () => {
       { kind: 'set-weights', weights: { 1: 100 } },
       { kind: 'mark', release: 1, status: 'live' },
       { kind: 'mark', release: 3, status: 'previous' },
+      { kind: 'mark', release: 2, status: 'retired' },
       { kind: 'drain', release: 2, timeoutMs: 4000, bestEffort: true },
       { kind: 'remove', release: 2, bestEffort: true },
-      { kind: 'mark', release: 2, status: 'retired' },
     ]);
     expect(plan.steps[0].cause).toBe("r1's containers are gone: start them again from its spec");
     expect(plan.compensation.map(shape)).toEqual([
@@ -128,9 +128,9 @@ describe('planRollback', () => {
       true,
     );
     expect(plan.steps.map(shape).slice(3)).toEqual([
+      { kind: 'mark', release: 3, status: 'retired' },
       { kind: 'drain', release: 3, timeoutMs: 4000, bestEffort: true },
       { kind: 'remove', release: 3, bestEffort: true },
-      { kind: 'mark', release: 3, status: 'retired' },
     ]);
   });
 

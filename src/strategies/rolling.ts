@@ -10,8 +10,9 @@ export function resolveCount(
 ): number {
   if (v === undefined) return 0;
   if (typeof v === 'number') return v;
-  const pct = Number(v.replace('%', '')) / 100;
-  return round === 'up' ? Math.ceil(pct * replicas) : Math.floor(pct * replicas);
+  // Multiply first: integer arithmetic, no float error across the rounding boundary.
+  const scaled = Number(v.replace('%', '')) * replicas;
+  return round === 'up' ? Math.ceil(scaled / 100) : Math.floor(scaled / 100);
 }
 
 /**
@@ -61,7 +62,12 @@ export function planRolling(observed: Observed, desired: Desired): Plan {
   while (started < want) {
     b++;
     const k = Math.min(batch, want - started);
-    const first = Math.min(unavailable, k, oldLeft.length);
+    // Old containers may go before new ones are healthy only while enough still serve.
+    const serving = oldLeft.length + started;
+    const first = Math.max(
+      0,
+      Math.min(unavailable, k, oldLeft.length, serving - (want - unavailable)),
+    );
     removeOld(
       first,
       `batch ${b} of ${batches}: maxUnavailable ${unavailable} lets old containers go first`,
