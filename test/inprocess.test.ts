@@ -35,10 +35,11 @@ async function run(args: string[], env: Record<string, string> = {}) {
 function get(
   port: number,
   headers: Record<string, string> = {},
+  path = '/',
 ): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/', headers, agent: false }, (res) => {
+      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
@@ -172,6 +173,89 @@ describe('daemon + API + CLI in one process', () => {
       }),
     ).rejects.toThrow(/address already in use/);
     await other.cleanup();
+  });
+
+  it('canary through the CLI: paused deploy, status, promote; then a second canary aborted', async () => {
+    const canaryCfg = path.join(t.dir, 'canary.yml');
+    fs.writeFileSync(
+      canaryCfg,
+      fs
+        .readFileSync(cfgPath, 'utf8')
+        .replace(
+          '      keepPrevious: 10m',
+          '      keepPrevious: 10m\n      canary:\n        steps:\n          - { weight: 50, pause: manual }',
+        ),
+    );
+    const d = await run([
+      'deploy',
+      '--strategy',
+      'canary',
+      '--image',
+      'demo-web:v1',
+      '--config',
+      canaryCfg,
+    ]);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(/paused: .*shipit promote web/);
+    const st = await run(['status', '--config', canaryCfg]);
+    expect(st.stdout).toMatch(/rollout of r\d+ in progress, paused/);
+    expect((await run(['rollback', '--config', canaryCfg])).code).toBe(4);
+    const p = await run(['promote', '--config', canaryCfg]);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toMatch(/is live/);
+    expect((await run(['promote', '--config', canaryCfg])).code).toBe(2);
+
+    const d2 = await run([
+      'deploy',
+      '--strategy',
+      'canary',
+      '--image',
+      'demo-web:v2',
+      '--json',
+      '--config',
+      canaryCfg,
+    ]);
+    expect(d2.code).toBe(0);
+    expect(JSON.parse(d2.stdout.trim().split('\n').at(-1) as string).result.paused).toBe(true);
+    const a = await run(['abort', '--config', canaryCfg]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/aborted; all traffic is on the stable release/);
+    expect((await get(t.port)).body).toContain('version=v1');
+    expect((await run(['abort', '--config', canaryCfg])).code).toBe(2);
+  });
+
+  it('rainbow through the proxy: a user pinned to the older release stays there while it lives; new users get the newest', async () => {
+    const before = await get(t.port);
+    const old = String(before.headers['x-shipit-release']);
+    expect(before.body).toContain('version=v1');
+    // A long request keeps the older release alive through the deploy.
+    const slow = get(t.port, {}, '/slow?3');
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await run([
+      'deploy',
+      '--strategy',
+      'rainbow',
+      '--image',
+      'demo-web:v2',
+      '--config',
+      cfgPath,
+    ]);
+    expect(r.code).toBe(0);
+    const fresh = await get(t.port);
+    expect(fresh.body).toContain('version=v2');
+    expect(String(fresh.headers['set-cookie'])).toMatch(/shipit-release=\d+/);
+    const pinned = await get(t.port, { cookie: `shipit-release=${old}` });
+    expect(pinned.headers['x-shipit-release']).toBe(old);
+    expect(pinned.body).toContain('version=v1');
+    expect((await slow).status).toBe(200);
+    // Nothing in flight on it any more: the reaper removes it, and the pin falls back to the newest.
+    const t0 = Date.now();
+    while (containerIds(t.project, Number(old), true).length) {
+      if (Date.now() - t0 > 5000) throw new Error('older rainbow release still there');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const moved = await get(t.port, { cookie: `shipit-release=${old}` });
+    expect(moved.body).toContain('version=v2');
   });
 
   it('takes a container that dies out of routing at once (Docker event), before any failed probe', async () => {

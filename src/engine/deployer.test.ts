@@ -11,6 +11,7 @@ import { Deployer, type DeployOutcome, type Paused } from './deployer';
 import { Executor } from './executor';
 import { ServiceLocks } from './locks';
 import { Retirer } from './retirer';
+import { RainbowReaper } from './rainbow-reaper';
 import { Routes } from './routes';
 
 const PROJECT = 'app';
@@ -599,5 +600,60 @@ describe('canary and rolling rollouts: promote, abort, analysis', () => {
     // one old container went per batch, after its replacement was healthy
     const stopped = h.runtime.callsOf('stop').map((a) => a[0]);
     expect(stopped).toEqual(r1);
+  });
+});
+
+describe('rainbow: the reaper', () => {
+  const rainbow = (image: string, maxAgeMs?: number): ServiceSpec => ({
+    ...spec(image, {
+      strategy: 'rainbow',
+      rainbow: { maxLive: 3, ...(maxAgeMs !== undefined ? { maxAgeMs } : {}) },
+    }),
+  });
+  const reaper = () =>
+    new RainbowReaper({
+      store: h.store,
+      router: h.router,
+      executor: h.executor,
+      locks: h.locks,
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+    });
+
+  it('keeps an older release while something is in flight on it, then removes it', async () => {
+    await deploy(h, rainbow('app:1'));
+    await deploy(h, rainbow('app:2'));
+    expect(h.store.releasesWithStatus(['live'], 'web').map((r) => r.number)).toEqual([2, 1]);
+    expect(h.router.weights('web')).toEqual({ 1: 0, 2: 100 });
+    const r = reaper();
+    const busy = h.router.target(ids(h, 1)[0])!;
+    busy.inflight = 1;
+    expect(r.due()).toEqual([]);
+    await r.tick();
+    expect(ids(h, 1)).toHaveLength(2);
+    busy.inflight = 0;
+    expect(r.due().map((x) => x.number)).toEqual([1]);
+    await r.tick();
+    expect(h.store.getRelease('web', 1)!.status).toBe('retired');
+    expect(h.runtime.all({ project: PROJECT, release: 1 })).toEqual([]);
+    expect(h.router.weights('web')).toEqual({ 2: 100 });
+  });
+
+  it('at maxAge an older release goes even with a request in flight; a held lock defers it', async () => {
+    await deploy(h, rainbow('app:1', 1));
+    await deploy(h, rainbow('app:2', 1));
+    h.router.target(ids(h, 1)[0])!.inflight = 1;
+    await new Promise((res) => setTimeout(res, 10));
+    const r = reaper();
+    expect(r.due().map((x) => x.number)).toEqual([1]);
+    const unlock = h.locks.acquire('web', 'a test');
+    await r.tick();
+    expect(h.store.getRelease('web', 1)!.status).toBe('live');
+    unlock();
+    h.router.target(ids(h, 1)[0])!.inflight = 0;
+    await r.tick();
+    expect(h.store.getRelease('web', 1)!.status).toBe('retired');
+    r.start(1000);
+    r.stop();
   });
 });
