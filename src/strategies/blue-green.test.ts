@@ -196,9 +196,7 @@ describe('planBlueGreen', () => {
     expect(lines[6]).toBe('  on failure:');
     expect(lines[7]).toBe('   - route r1=100%  — traffic stays on r1');
     expect(lines[8]).toBe('   - record r1 as live  — r1 stays the live release');
-    expect(lines[9]).toBe(
-      '   - drain r2 (up to 5000ms)  — requests already on r2 (after the flip) finish first',
-    );
+    expect(lines[9]).toBe('   - drain r2 (up to 5000ms)  — requests already on r2 finish first');
     expect(lines[10]).toBe(
       '   - stop and remove the containers of r2  — the failed release r2 leaves no container behind',
     );

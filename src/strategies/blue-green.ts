@@ -36,17 +36,7 @@ export function planBlueGreen(observed: Observed, desired: Desired): Plan {
     { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
   ];
   steps.push(...retire(observed, desired));
-  const compensation: Step[] = backToLive(live);
-  compensation.push(
-    {
-      kind: 'drain',
-      release: n,
-      timeoutMs: spec.deploy.drainTimeoutMs,
-      cause: `requests already on r${n} (after the flip) finish first`,
-    },
-    { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
-    { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
-  );
+  const compensation = [...backToLive(live), ...discard(n, spec.deploy.drainTimeoutMs)];
   return { service: observed.service, release: n, strategy: 'blue-green', steps, compensation };
 }
 
@@ -65,6 +55,20 @@ export function backToLive(live: ReleaseRecord | null): Step[] {
       status: 'live',
       cause: `r${live.number} stays the live release`,
     },
+  ];
+}
+
+/** Compensation shared by every plan: what already reached the new release finishes, then it goes. */
+export function discard(n: number, drainTimeoutMs: number): Step[] {
+  return [
+    {
+      kind: 'drain',
+      release: n,
+      timeoutMs: drainTimeoutMs,
+      cause: `requests already on r${n} finish first`,
+    },
+    { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
+    { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
   ];
 }
 

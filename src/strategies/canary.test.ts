@@ -89,9 +89,9 @@ describe('planCanary --dry-run text', () => {
         '  on failure:',
         '   - route r4=100%  — traffic stays on r4',
         '   - record r4 as live  — r4 stays the live release',
-        '   - drain r5 (up to 5000ms)  — requests already on the canary r5 finish first',
-        '   - stop and remove the containers of r5  — the canary r5 leaves no container behind',
-        '   - record r5 as failed  — canary failed or aborted',
+        '   - drain r5 (up to 5000ms)  — requests already on r5 finish first',
+        '   - stop and remove the containers of r5  — the failed release r5 leaves no container behind',
+        '   - record r5 as failed  — deploy failed',
       ].join('\n'),
     );
   });
@@ -191,7 +191,7 @@ describe('planCanary', () => {
           '  3. route r1=100%  — r1 takes all traffic',
           '  4. record r1 as live  — rollout complete',
           '  on failure:',
-          '   - drain r1 (up to 5000ms)  — requests already on r1 (after the flip) finish first',
+          '   - drain r1 (up to 5000ms)  — requests already on r1 finish first',
           '   - stop and remove the containers of r1  — the failed release r1 leaves no container behind',
           '   - record r1 as failed  — deploy failed',
         ].join('\n'),

@@ -1,5 +1,5 @@
 import type { Plan, Step } from '../domain/types';
-import { backToLive, planBlueGreen, retire } from './blue-green';
+import { backToLive, discard, planBlueGreen, retire } from './blue-green';
 import type { Desired, Observed } from './types';
 
 const DEFAULT_STEPS = [
@@ -60,16 +60,6 @@ export function planCanary(observed: Observed, desired: Desired): Plan {
     { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
     ...retire(observed, desired),
   );
-  const compensation: Step[] = [
-    ...backToLive(live),
-    {
-      kind: 'drain',
-      release: n,
-      timeoutMs: spec.deploy.drainTimeoutMs,
-      cause: `requests already on the canary r${n} finish first`,
-    },
-    { kind: 'remove', release: n, cause: `the canary r${n} leaves no container behind` },
-    { kind: 'mark', release: n, status: 'failed', cause: 'canary failed or aborted' },
-  ];
+  const compensation = [...backToLive(live), ...discard(n, spec.deploy.drainTimeoutMs)];
   return { service: observed.service, release: n, strategy: 'canary', steps, compensation };
 }

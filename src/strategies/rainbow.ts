@@ -1,5 +1,5 @@
 import type { Plan, Step } from '../domain/types';
-import { planBlueGreen } from './blue-green';
+import { discard, planBlueGreen } from './blue-green';
 import type { Desired, Observed } from './types';
 
 /**
@@ -60,14 +60,7 @@ export function planRainbow(observed: Observed, desired: Desired): Plan {
       weights: Object.fromEntries(serving.map((r, i) => [r.number, i === 0 ? 100 : 0])),
       cause: 'the releases already serving keep serving',
     },
-    {
-      kind: 'drain',
-      release: n,
-      timeoutMs: spec.deploy.drainTimeoutMs,
-      cause: `requests already on r${n} finish first`,
-    },
-    { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
-    { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
+    ...discard(n, spec.deploy.drainTimeoutMs),
   ];
   return { service: observed.service, release: n, strategy: 'rainbow', steps, compensation };
 }

@@ -1,5 +1,5 @@
 import type { CountOrPercent, Plan, Step } from '../domain/types';
-import { planBlueGreen } from './blue-green';
+import { backToLive, discard, planBlueGreen } from './blue-green';
 import type { Desired, Observed } from './types';
 
 /** maxSurge rounds up and maxUnavailable rounds down, as in Kubernetes and Argo. */
@@ -134,25 +134,8 @@ export function planRolling(observed: Observed, desired: Desired): Plan {
       timeoutMs: d.deployTimeoutMs,
       cause: `r${live.number} must be healthy again`,
     },
-    {
-      kind: 'set-weights',
-      weights: { [live.number]: 100 },
-      cause: `traffic back on r${live.number}`,
-    },
-    {
-      kind: 'mark',
-      release: live.number,
-      status: 'live',
-      cause: `r${live.number} stays the live release`,
-    },
-    {
-      kind: 'drain',
-      release: n,
-      timeoutMs: spec.deploy.drainTimeoutMs,
-      cause: `requests already on r${n} finish first`,
-    },
-    { kind: 'remove', release: n, cause: `the failed release r${n} leaves no container behind` },
-    { kind: 'mark', release: n, status: 'failed', cause: 'deploy failed' },
+    ...backToLive(live),
+    ...discard(n, spec.deploy.drainTimeoutMs),
   ];
   return { service: observed.service, release: n, strategy: 'rolling', steps, compensation };
 }
