@@ -52,7 +52,13 @@ services:
     expect(await ws.send('after r3')).toBe('version=v1 echo=after r3');
     await sleep(1500);
     const s = await load.stop();
-    console.log(`rainbow under load: ${s.ok} ok, ${s.failed} failed`);
+    const byRelease: Record<string, number> = {};
+    for (const x of s.samples)
+      byRelease[`r${x.release} (${x.version})`] =
+        (byRelease[`r${x.release} (${x.version})`] ?? 0) + 1;
+    console.log(
+      `rainbow under load: ${s.ok} ok, ${s.failed} failed; per release ${JSON.stringify(byRelease)}`,
+    );
     expect(s.failed).toBe(0);
     const after = s.samples.filter((x) => x.started > Date.now() - 1000);
     expect(after.every((x) => x.version === 'v3')).toBe(true);

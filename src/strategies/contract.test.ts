@@ -28,14 +28,16 @@ import { SqliteStore } from '../store/sqlite';
 import { FakeRuntime } from '../testing/fake-runtime';
 import { planBlueGreen } from './blue-green';
 import { planCanary } from './canary';
+import { planRainbow } from './rainbow';
 import { planRolling, resolveCount } from './rolling';
 import type { Desired, Observed, Planner } from './types';
 
-type PlannerName = Extract<StrategyName, 'blue-green' | 'rolling' | 'canary'>;
+type PlannerName = Extract<StrategyName, 'blue-green' | 'rolling' | 'canary' | 'rainbow'>;
 const PLANNERS: Record<PlannerName, Planner> = {
   'blue-green': planBlueGreen,
   rolling: planRolling,
   canary: planCanary,
+  rainbow: planRainbow,
 };
 
 const NEW = 6;
@@ -389,6 +391,21 @@ function checkOutcome(p: Plan, c: Case): string[] {
   )
     bad.push(`new container indices ${boxes.map(([i]) => i).join()}`);
   if (boxes.some(([, b]) => !b.healthy)) bad.push('a new container never waited healthy');
+  if (c.strategy === 'rainbow' && c.observed.live) {
+    // Rainbow's end state: the new release takes every new user; the one that
+    // served stays live at weight 0 with its containers; kept releases are untouched.
+    const live = c.observed.live;
+    if (JSON.stringify(sim.weights) !== JSON.stringify({ [LIVE]: 0, [NEW]: 100 }))
+      bad.push(`ends routing ${JSON.stringify(sim.weights)}`);
+    if (sim.status.get(NEW) !== 'live') bad.push(`r${NEW} ends ${sim.status.get(NEW)}`);
+    if (sim.status.get(LIVE) !== 'live') bad.push(`old live r${LIVE} ends ${sim.status.get(LIVE)}`);
+    if (sim.count(LIVE) !== live.replicas)
+      bad.push(`old live r${LIVE} keeps ${sim.count(LIVE)} containers`);
+    for (const k of c.observed.kept) {
+      if (sim.count(k.number) === 0) bad.push(`kept r${k.number} lost its containers`);
+    }
+    return bad;
+  }
   if (JSON.stringify(sim.weights) !== JSON.stringify({ [NEW]: 100 }))
     bad.push(`ends routing ${JSON.stringify(sim.weights)}`);
   if (sim.status.get(NEW) !== 'live') bad.push(`r${NEW} ends ${sim.status.get(NEW)}`);
@@ -506,7 +523,7 @@ function checkRollingCapacity(p: Plan, c: Case): string[] {
 
 // ---- the planner contract ------------------------------------------------------------
 
-describe.each(['blue-green', 'rolling', 'canary'] as PlannerName[])(
+describe.each(['blue-green', 'rolling', 'canary', 'rainbow'] as PlannerName[])(
   'planner contract: %s',
   (strategy) => {
     const cases = grid(strategy);

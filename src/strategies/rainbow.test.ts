@@ -60,6 +60,7 @@ describe('planRainbow', () => {
         '  4. record r4 as live  — rollout complete',
         '  on failure:',
         '   - route r2=0%, r3=100%  — the releases already serving keep serving',
+        '   - record r3 as live  — r3 stays live',
         '   - drain r4 (up to 5000ms)  — requests already on r4 finish first',
         '   - stop and remove the containers of r4  — the failed release r4 leaves no container behind',
         '   - record r4 as failed  — deploy failed',

@@ -60,6 +60,12 @@ export function planRainbow(observed: Observed, desired: Desired): Plan {
       weights: Object.fromEntries(serving.map((r, i) => [r.number, i === 0 ? 100 : 0])),
       cause: 'the releases already serving keep serving',
     },
+    {
+      kind: 'mark',
+      release: serving[0].number,
+      status: 'live',
+      cause: `r${serving[0].number} stays live`,
+    },
     ...discard(n, spec.deploy.drainTimeoutMs),
   ];
   return { service: observed.service, release: n, strategy: 'rainbow', steps, compensation };
