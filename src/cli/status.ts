@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import type { TargetState } from '../ports/router';
 import { call } from './client';
 import { endpoint, locate, type GlobalArgs } from './context';
 import { makeOut, table } from './render';
@@ -14,14 +15,7 @@ interface Status {
     busy: string | null;
     rollout: { release: number; paused: string | null } | null;
     releases: { number: number; image: string; status: string; weight: number; replicas: number }[];
-    targets: {
-      name: string;
-      release: number;
-      address: string;
-      healthy: boolean;
-      draining: boolean;
-      inflight: number;
-    }[];
+    targets: TargetState[];
   }[];
 }
 
