@@ -5,6 +5,7 @@ import type { Router } from '../ports/router';
 import type { StateStore } from '../ports/store';
 import type { Executor } from './executor';
 import type { ServiceLocks } from './locks';
+import { runCleanup } from './retirer';
 
 interface ReaperDeps {
   store: StateStore;
@@ -71,51 +72,34 @@ export class RainbowReaper {
   }
 
   private async retire(r: ReleaseRecord): Promise<void> {
-    let unlock: () => void;
-    try {
-      unlock = this.d.locks.acquire(r.service, `retiring r${r.number}`);
-    } catch {
-      return; // a deploy is running; try again at the next tick
-    }
-    try {
-      const rest = this.d.store
-        .releasesWithStatus(['live'], r.service)
-        .filter((x) => x.number !== r.number);
-      const why = 'a rainbow release with nothing in flight (or past maxAge) goes';
-      const plan: Plan = {
-        service: r.service,
-        release: r.number,
-        strategy: 'rainbow',
-        steps: [
-          {
-            kind: 'set-weights',
-            weights: Object.fromEntries(rest.map((x, i) => [x.number, i === 0 ? 100 : 0])),
-            cause: why,
-          },
-          {
-            kind: 'drain',
-            release: r.number,
-            timeoutMs: r.spec.deploy.drainTimeoutMs,
-            cause: why,
-            bestEffort: true,
-          },
-          { kind: 'remove', release: r.number, cause: why, bestEffort: true },
-          { kind: 'mark', release: r.number, status: 'retired', cause: why },
-        ],
-        compensation: [],
-      };
-      const specOf = (n: number) => this.d.store.getRelease(r.service, n)?.spec ?? r.spec;
-      await this.d.executor.run(plan, specOf, (e) =>
-        this.d.store.appendEvent({ service: r.service, at: this.d.clock.now(), ...e }),
-      );
-      this.d.log.info({ service: r.service, release: r.number }, 'rainbow release retired');
-    } catch (e) {
-      this.d.log.error(
-        { service: r.service, release: r.number, err: (e as Error).message },
-        'retiring a rainbow release failed',
-      );
-    } finally {
-      unlock();
-    }
+    const rest = this.d.store
+      .releasesWithStatus(['live'], r.service)
+      .filter((x) => x.number !== r.number);
+    const why = 'a rainbow release with nothing in flight (or past maxAge) goes';
+    const plan: Plan = {
+      service: r.service,
+      release: r.number,
+      strategy: 'rainbow',
+      steps: [
+        {
+          kind: 'set-weights',
+          weights: Object.fromEntries(rest.map((x, i) => [x.number, i === 0 ? 100 : 0])),
+          cause: why,
+        },
+        {
+          kind: 'drain',
+          release: r.number,
+          timeoutMs: r.spec.deploy.drainTimeoutMs,
+          cause: why,
+          bestEffort: true,
+        },
+        { kind: 'remove', release: r.number, cause: why, bestEffort: true },
+        { kind: 'mark', release: r.number, status: 'retired', cause: why },
+      ],
+      compensation: [],
+    };
+    const specOf = (n: number) => this.d.store.getRelease(r.service, n)?.spec ?? r.spec;
+    // Busy (a deploy holds the lock): the next tick tries again.
+    await runCleanup(this.d, plan, specOf, 'rainbow release retired');
   }
 }

@@ -1,10 +1,49 @@
 import type { Logger } from 'pino';
-import type { Plan, ReleaseRecord } from '../domain/types';
+import type { Plan, ReleaseRecord, ServiceSpec } from '../domain/types';
 import { isShipitError } from '../domain/errors';
 import type { Clock } from '../ports/clock';
 import type { StateStore } from '../ports/store';
 import type { Executor } from './executor';
 import type { ServiceLocks } from './locks';
+
+export interface CleanupDeps {
+  store: StateStore;
+  clock: Clock;
+  executor: Executor;
+  locks: ServiceLocks;
+  log: Logger;
+}
+
+/**
+ * Runs a cleanup plan (no compensation) under the service's lock, recording
+ * its events. False when another operation holds the lock; a failure is logged.
+ */
+export async function runCleanup(
+  d: CleanupDeps,
+  plan: Plan,
+  specOf: (n: number) => ServiceSpec,
+  done: string,
+): Promise<boolean> {
+  const { service, release } = plan;
+  let unlock: () => void;
+  try {
+    unlock = d.locks.acquire(service, `retiring r${release}`);
+  } catch (e) {
+    if (!isShipitError(e)) throw e;
+    return false;
+  }
+  try {
+    await d.executor.run(plan, specOf, (e) =>
+      d.store.appendEvent({ service, at: d.clock.now(), ...e }),
+    );
+    d.log.info({ service, release }, done);
+  } catch (e) {
+    d.log.error({ service, release, err: (e as Error).message }, `${done}: failed`);
+  } finally {
+    unlock();
+  }
+  return true;
+}
 
 /**
  * Removes a previous release once keepPrevious has passed since it stopped
@@ -41,39 +80,23 @@ export class Retirer {
   async retire(service: string, number: number): Promise<void> {
     const r = this.d.store.getRelease(service, number);
     if (!r || r.status !== 'previous') return;
-    let unlock: () => void;
-    try {
-      unlock = this.d.locks.acquire(service, `retiring r${number}`);
-    } catch (e) {
-      if (!isShipitError(e)) throw e;
+    const why = 'keepPrevious has passed';
+    const plan: Plan = {
+      service,
+      release: number,
+      strategy: r.strategy,
+      steps: [
+        { kind: 'drain', release: number, timeoutMs: r.spec.deploy.drainTimeoutMs, cause: why },
+        { kind: 'remove', release: number, cause: why },
+        { kind: 'mark', release: number, status: 'retired', cause: why },
+      ],
+      compensation: [],
+    };
+    const ran = await runCleanup(this.d, plan, () => r.spec, 'previous release retired');
+    if (!ran) {
       // Busy with a deploy: try again shortly; the deploy itself may retire it first.
       const t = setTimeout(() => void this.retire(service, number), 5000);
       t.unref();
-      return;
-    }
-    try {
-      const why = 'keepPrevious has passed';
-      const plan: Plan = {
-        service,
-        release: number,
-        strategy: r.strategy,
-        steps: [
-          { kind: 'drain', release: number, timeoutMs: r.spec.deploy.drainTimeoutMs, cause: why },
-          { kind: 'remove', release: number, cause: why },
-          { kind: 'mark', release: number, status: 'retired', cause: why },
-        ],
-        compensation: [],
-      };
-      await this.d.executor.run(
-        plan,
-        () => r.spec,
-        (e) => this.d.store.appendEvent({ service, at: this.d.clock.now(), ...e }),
-      );
-      this.d.log.info({ service, release: number }, 'previous release retired');
-    } catch (e) {
-      this.d.log.error({ service, release: number, err: (e as Error).message }, 'retiring failed');
-    } finally {
-      unlock();
     }
   }
 
