@@ -23,7 +23,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['src/ui/**/*.js'],
+    files: ['src/ui/**/*.js', 'ui/**/*.js'],
     languageOptions: { globals: { ...globals.browser } },
   },
 );

@@ -5,7 +5,7 @@ import pino, { type Logger } from 'pino';
 import type { LoadedConfig } from './config';
 import type { DeployEvent, ReleaseRecord } from './domain/types';
 import { ShipitError, usageError } from './domain/errors';
-import { systemClock } from './ports/clock';
+import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
 import { DockerRuntime } from './docker/runtime';
 import { SqliteStore } from './store/sqlite';
@@ -23,6 +23,13 @@ import { RainbowReaper } from './engine/rainbow-reaper';
 import { reconcile } from './engine/reconcile';
 import { ApiServer, type ControlPlane } from './api/server';
 import { ensureToken } from './api/auth';
+import { LogCollector } from './observe/logs';
+import { AccessLogReader } from './observe/logs-access';
+import type { LogRequest } from './observe/log-query';
+import { Observability } from './observe/observability';
+import { rulesFrom } from './observe/alerts';
+import { Scaler } from './scale/scaler';
+import { Autoscaler } from './scale/autoscaler';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -48,6 +55,12 @@ export function daemonFiles(cfg: LoadedConfig): DaemonFiles {
 export interface DaemonOptions {
   log?: Logger;
   runtime?: ContainerRuntime;
+  /** How often counters are read and alerts evaluated (default 1 s). */
+  tickMs?: number;
+  /** How often Docker stats are read (default 5 s). */
+  usageIntervalMs?: number;
+  /** The autoscaler's clock (schedules, delays); tests inject one. */
+  autoscaleClock?: Clock;
 }
 
 export class Daemon {
@@ -55,6 +68,11 @@ export class Daemon {
   private closing: Promise<void> | null = null;
   private unwatch: () => void = () => {};
   private reaper: RainbowReaper | null = null;
+  scaler!: Scaler;
+  autoscaler!: Autoscaler;
+  /** Aggregated container logs: follows every managed container from startup. */
+  logCollector: LogCollector | null = null;
+  private accessFlush: NodeJS.Timeout | null = null;
   private resolveClosed!: () => void;
   /** Resolves once the daemon has shut down (after `shutdown`). */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -73,6 +91,7 @@ export class Daemon {
     readonly proxy: ProxyServer,
     readonly api: ApiServer,
     private readonly accessDest: ReturnType<typeof pino.destination>,
+    readonly observe: Observability,
   ) {}
 
   get ready(): boolean {
@@ -111,6 +130,17 @@ export class Daemon {
     });
     const locks = new ServiceLocks();
     const retirer = new Retirer({ store, clock, executor, locks, log });
+    const observe = new Observability({
+      project,
+      router,
+      runtime,
+      store,
+      log: log.child({ part: 'observe' }),
+      rules: rulesFrom(cfg.raw.alerts),
+      cpuLimit: (service, release) => store.getRelease(service, release)?.spec.resources?.cpus,
+      tickMs: opts.tickMs,
+      usageIntervalMs: opts.usageIntervalMs,
+    });
     const deployer = new Deployer({
       project,
       store,
@@ -121,6 +151,34 @@ export class Daemon {
       retirer,
       gates,
       log,
+      observer: observe,
+    });
+    const scaler = new Scaler({
+      project,
+      store,
+      runtime,
+      router,
+      executor,
+      locks,
+      clock,
+      log: log.child({ part: 'scale' }),
+      observer: observe,
+    });
+    const autoscaler = new Autoscaler({
+      store,
+      locks,
+      scaler,
+      clock: opts.autoscaleClock ?? clock,
+      log: log.child({ part: 'autoscale' }),
+      targets: (service) => router.targets(service),
+      requests: (service) =>
+        router
+          .counters()
+          .filter((c) => c.service === service)
+          .reduce((sum, c) => sum + c.stats.requests, 0),
+      rps: (service) => observe.window.rates(service, 'all', 5000).rps,
+      cpu: (service, release) => observe.cpuOf(service, release),
+      tickMs: opts.tickMs,
     });
     // Asynchronous and buffered: the access log must never slow down or crash the proxy.
     const accessDest = pino.destination({ dest: files.accessLog, sync: false, minLength: 4096 });
@@ -131,6 +189,10 @@ export class Daemon {
       maxBodyBytes: cfg.proxy.maxBodyBytes,
       accessLog,
       log: log.child({ part: 'proxy' }),
+      coldStart: (service) => {
+        autoscaler.touch(service);
+        return scaler.wake(service);
+      },
     });
     let daemon: Daemon | null = null;
     const plane = controlPlane(() => daemon as Daemon);
@@ -149,7 +211,10 @@ export class Daemon {
       proxy,
       api,
       accessDest,
+      observe,
     );
+    daemon.scaler = scaler;
+    daemon.autoscaler = autoscaler;
     try {
       await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
@@ -163,6 +228,24 @@ export class Daemon {
           'container died',
         );
       });
+      daemon.logCollector = new LogCollector({
+        project,
+        runtime,
+        store: store.logs,
+        log: log.child({ part: 'logs' }),
+        retentionMs: cfg.raw.logs.retention,
+        maxLines: cfg.raw.logs.maxLines,
+      });
+      daemon.logCollector.start();
+      // The access log is buffered: flushed every second so `shipit logs --access -f` stays live.
+      daemon.accessFlush = setInterval(() => {
+        try {
+          accessDest.flush();
+        } catch {
+          /* closing */
+        }
+      }, 1000);
+      daemon.accessFlush.unref();
       const report = await reconcile({
         project,
         runtime,
@@ -186,6 +269,8 @@ export class Daemon {
       });
       daemon.reaper = new RainbowReaper({ store, router, executor, locks, clock, log });
       daemon.reaper.start();
+      observe.start();
+      autoscaler.start();
       fs.writeFileSync(files.pid, `${process.pid}\n`);
     } catch (e) {
       await daemon.shutdown(false);
@@ -208,6 +293,13 @@ export class Daemon {
     this.readyFlag = true;
   }
 
+  /** Container log lines, or with q.access the proxy access log (API `GET /v1/logs`). */
+  logLines(q: LogRequest, signal: AbortSignal): AsyncIterable<unknown> {
+    if (q.access) return new AccessLogReader(this.files.accessLog).lines(q, signal);
+    if (!this.logCollector) throw usageError('log collection has not started yet');
+    return this.logCollector.lines(q, signal);
+  }
+
   markReady(): void {
     this.readyFlag = true;
   }
@@ -221,10 +313,13 @@ export class Daemon {
     this.log.info({ remove }, 'shutting down');
     this.unwatch();
     this.reaper?.stop();
+    this.observe.stop();
+    this.autoscaler.stop();
     this.retirer.stop();
     this.monitor.stop();
     await this.api.close().catch(() => {});
     await this.proxy.close().catch(() => {});
+    await this.logCollector?.stop().catch(() => {});
     if (remove) {
       const all = await this.runtime.list({ project: this.cfg.project }).catch(() => []);
       await Promise.all(all.map((c) => this.runtime.remove(c.id).catch(() => {})));
@@ -237,6 +332,7 @@ export class Daemon {
         });
       }
     }
+    if (this.accessFlush) clearInterval(this.accessFlush);
     await new Promise<void>((r) => {
       this.accessDest.once('close', r);
       this.accessDest.once('error', r);
@@ -273,6 +369,7 @@ export class Daemon {
           rollout: this.deployer.rolloutOf(name),
           releases: releases.map((r) => ({ ...brief(r), weight: weights[r.number] ?? 0 })),
           targets: this.router.targets(name),
+          autoscale: this.autoscaler.status(name),
         };
       });
     if (service && services.length === 0)
@@ -283,6 +380,7 @@ export class Daemon {
       proxy: this.proxy.address(),
       ready: this.readyFlag,
       services,
+      alerts: this.observe.alerts.statuses().filter((a) => !service || a.service === service),
     };
   }
 }
@@ -318,6 +416,15 @@ function controlPlane(get: () => Daemon): ControlPlane {
       get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
     shutdown: (remove) => get().shutdown(remove),
     audit: (action, detail) => get().store.audit('api', action, detail),
+    logs: (q, signal) => get().logLines(q, signal),
+    metrics: async () => {
+      const m = get().observe.metrics;
+      return { contentType: m.contentType, text: await m.text() };
+    },
+    subscribe: (fn) => get().observe.subscribe(fn),
+    scale: (service, body, sink) =>
+      get().scaler.scale(service, body.replicas, { source: 'api' }, sink),
+    live: () => get().observe.live(),
   };
 }
 

@@ -70,6 +70,11 @@ runtimeContract('DockerRuntime', async () => {
     project,
     command: HTTPD,
     cleanup: async () => purgeProject(project),
+    // PID 1's stdout/stderr are the container's: what a `docker exec` writes there is logged.
+    writeLog: async (c, stream, text) => {
+      const fd = stream === 'stdout' ? 1 : 2;
+      docker('exec', c.id, '/bin/busybox', 'sh', '-c', `echo "$0" >/proc/1/fd/${fd}`, text);
+    },
   };
 });
 
@@ -182,6 +187,14 @@ describe('DockerRuntime (real engine)', () => {
     await waitExited(id);
     const text = await runtime.logs(id, 100);
     expect(text.replace(/\r/g, '')).toBe('tty-out\ntty-err\n');
+    // followLogs: one raw stream (stdout), lines without their \r, each with the engine's time.
+    const lines: { stream: string; text: string; ts: string }[] = [];
+    await runtime.followLogs(id, { follow: true }, (l) => lines.push(l)).done;
+    expect(lines.map((l) => [l.stream, l.text])).toEqual([
+      ['stdout', 'tty-out'],
+      ['stdout', 'tty-err'],
+    ]);
+    expect(lines[0].ts).toMatch(/^\d{10}\.\d{9}$/);
     await runtime.remove(id);
   });
 

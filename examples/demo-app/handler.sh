@@ -4,6 +4,9 @@
 #   /healthz      200 "ok", or 500 when UNHEALTHY=1
 #   /slow?N       sleeps N seconds (default 1; integer or decimal), then 200
 #   /status?CODE  answers with status CODE (200..599)
+#   /log?msg=TEXT[&stream=stderr][&level=N]
+#                 writes TEXT as one line to the container's stdout (or stderr); with
+#                 level=N as a pino-style JSON line {"level":N,"time":<ms>,"msg":"TEXT"}
 #   anything else 404
 CR=$'\r'
 VERSION="${APP_VERSION:-unknown}"
@@ -101,6 +104,36 @@ case $path in
       [2-5][0-9][0-9]) respond "$query" "status $query version=$VERSION" ;;
     esac
     respond 400 "status: expected a code 200..599, got $query"
+    ;;
+  /log)
+    msg=
+    stream=stdout
+    level=
+    IFS='&'
+    for kv in $query; do
+      case $kv in
+        msg=*) msg="$(httpd -d "${kv#msg=}")" ;;
+        stream=stdout | stream=stderr) stream="${kv#stream=}" ;;
+        level=*) level="${kv#level=}" ;;
+        *) respond 400 "log: unknown parameter $kv" ;;
+      esac
+    done
+    unset IFS
+    case $level in *[!0-9]*) respond 400 "log: level must be a number, got $level" ;; esac
+    if [ -n "$level" ]; then
+      esc="${msg//\\/\\\\}"
+      esc="${esc//\"/\\\"}"
+      line="{\"level\":$level,\"time\":$(date +%s)000,\"msg\":\"$esc\",\"app\":\"demo-web\"}"
+    else
+      line="$msg"
+    fi
+    # fd 3 is the container's stdout (start.sh); fd 2 is still the container's stderr (nc -e keeps it).
+    if [ "$stream" = stderr ]; then
+      printf '%s\n' "$line" >&2
+    else
+      printf '%s\n' "$line" >&3
+    fi
+    respond 200 "logged to $stream"
     ;;
 esac
 respond 404 "not found: $path"

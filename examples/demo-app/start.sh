@@ -25,6 +25,8 @@ shutdown() {
 trap 'shutdown SIGTERM' TERM
 trap 'shutdown SIGINT' INT
 
+# fd 3: the container's stdout, for handler.sh's /log (nc -e gives it the socket as stdout).
+exec 3>&1
 nc -ll -p "$PORT" -e /bin/busybox sh /app/handler.sh &
 nc_pid=$!
 wait "$nc_pid"

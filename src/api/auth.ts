@@ -20,7 +20,12 @@ export function ensureToken(file: string): string {
 /** Constant-time check of an `Authorization: Bearer <token>` header (hashing first hides the length). */
 export function checkBearer(header: string | undefined, token: string): boolean {
   if (!header || !header.startsWith('Bearer ')) return false;
-  const given = createHash('sha256').update(header.slice(7).trim()).digest();
+  return tokenMatches(header.slice(7).trim(), token);
+}
+
+/** Constant-time comparison of a presented token (bearer header or dashboard login) with the real one. */
+export function tokenMatches(givenToken: string, token: string): boolean {
+  const given = createHash('sha256').update(givenToken).digest();
   const want = createHash('sha256').update(token).digest();
   return timingSafeEqual(given, want);
 }

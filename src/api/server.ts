@@ -4,8 +4,17 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { DeployEvent } from '../domain/types';
 import { ShipitError, isShipitError, unauthorized, notFound, usageError } from '../domain/errors';
+import type { LiveEvent, StatsEvent } from '../observe/observability';
+import { parseLogRequest, type LogRequest } from '../observe/log-query';
 import { checkBearer } from './auth';
-import { deployBodySchema, parseBody, rollbackBodySchema, shutdownBodySchema } from './validation';
+import { Dashboard, refuseCsrf } from './ui';
+import {
+  deployBodySchema,
+  parseBody,
+  rollbackBodySchema,
+  scaleBodySchema,
+  shutdownBodySchema,
+} from './validation';
 
 /** What the API drives; the daemon implements it. */
 export interface ControlPlane {
@@ -23,9 +32,22 @@ export interface ControlPlane {
     sink: (e: DeployEvent) => void,
   ): Promise<unknown>;
   promote(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
+  scale(
+    service: string,
+    body: ReturnType<typeof scaleBodySchema.parse>,
+    sink: (e: DeployEvent) => void,
+  ): Promise<unknown>;
   abort(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
   shutdown(remove: boolean): Promise<void>;
+  /** Log lines (container logs, or with q.access the proxy access log), oldest first; with q.follow the stream goes on until `signal` aborts. */
+  logs(q: LogRequest, signal: AbortSignal): AsyncIterable<unknown>;
   audit(action: string, detail: Record<string, unknown>): void;
+  /** Prometheus text exposition. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** Live feed (stats each tick, deploy events, alert transitions) until the returned function is called. */
+  subscribe(fn: (e: LiveEvent) => void): () => void;
+  /** The current live stats, sent first to a new subscriber. */
+  live(): StatsEvent;
 }
 
 export interface ApiListen {
@@ -38,12 +60,14 @@ const MAX_BODY = 1 << 20;
 
 export class ApiServer {
   readonly server: http.Server;
+  readonly ui: Dashboard;
 
   constructor(
     private readonly plane: ControlPlane,
     private readonly token: string,
     private readonly log: Logger,
   ) {
+    this.ui = new Dashboard(token);
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err) => this.fail(res, err));
     });
@@ -82,7 +106,10 @@ export class ApiServer {
     const p = url.pathname;
     if (req.method === 'GET' && p === '/healthz')
       return json(res, 200, { ok: true, pid: process.pid });
-    if (!checkBearer(req.headers.authorization, this.token)) {
+    if (this.ui.owns(p)) return this.ui.handle(req, res, p);
+    const auth = this.ui.authenticate(req, checkBearer(req.headers.authorization, this.token));
+    if (auth === 'csrf') return refuseCsrf(res);
+    if (auth === 'none') {
       this.log.warn({ path: p, remote: req.socket.remoteAddress }, 'unauthorised API call');
       throw unauthorized(
         'missing or wrong API token',
@@ -96,9 +123,18 @@ export class ApiServer {
       return json(res, 200, this.plane.status(service));
     if (req.method === 'GET' && p === '/v1/releases')
       return json(res, 200, this.plane.releases(service, num('limit')));
+    if (req.method === 'GET' && p === '/v1/logs')
+      return this.logs(req, res, parseLogRequest(q, Date.now()));
+    if (req.method === 'GET' && p === '/metrics') {
+      const m = await this.plane.metrics();
+      res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
+      return void res.end(m.text);
+    }
+    if (req.method === 'GET' && p === '/v1/events' && wantsEventStream(req))
+      return this.eventStream(req, res, service);
     if (req.method === 'GET' && p === '/v1/events')
       return json(res, 200, this.plane.events(service, num('release'), num('limit')));
-    const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort)$/.exec(p);
+    const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort|scale)$/.exec(p);
     if (req.method === 'POST' && m) {
       const body = await readJson(req);
       const [, svc, action] = m;
@@ -111,6 +147,10 @@ export class ApiServer {
       }
       if (action === 'promote') return this.stream(res, (sink) => this.plane.promote(svc, sink));
       if (action === 'abort') return this.stream(res, (sink) => this.plane.abort(svc, sink));
+      if (action === 'scale') {
+        const b = parseBody(scaleBodySchema, body);
+        return this.stream(res, (sink) => this.plane.scale(svc, b, sink));
+      }
       const b = parseBody(rollbackBodySchema, body);
       return this.stream(res, (sink) => this.plane.rollback(svc, b, sink));
     }
@@ -154,6 +194,69 @@ export class ApiServer {
     res.end(`${JSON.stringify({ type: 'result', result })}\n`);
   }
 
+  /** Server-sent events: `stats` every tick, `deploy` and `alert` as they happen. */
+  private eventStream(req: http.IncomingMessage, res: http.ServerResponse, service?: string): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    const send = (e: LiveEvent) => {
+      if (service) {
+        if (e.type === 'stats') {
+          const services = e.data.services.filter((s) => s.name === service);
+          e = { type: 'stats', data: { ...e.data, services } };
+        } else if (e.data.service !== service) return;
+      }
+      res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    };
+    send({ type: 'stats', data: this.plane.live() });
+    const unsubscribe = this.plane.subscribe(send);
+    // A comment now and then keeps idle proxies and browsers from closing the stream.
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+    heartbeat.unref();
+    req.socket.setTimeout(0);
+    res.once('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+  }
+
+  /** `{lines}` as one JSON document; with follow, NDJSON (backlog, then live) until the client leaves. */
+  private async logs(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    q: LogRequest,
+  ): Promise<void> {
+    const ac = new AbortController();
+    res.once('close', () => ac.abort());
+    const lines = this.plane.logs(q, ac.signal);
+    if (!q.follow) {
+      const all: unknown[] = [];
+      for await (const l of lines) all.push(l);
+      return json(res, 200, { lines: all });
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    req.socket.setTimeout(0);
+    const drained = () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    for await (const l of lines) {
+      if (ac.signal.aborted) break;
+      if (!res.write(`${JSON.stringify(l)}\n`)) await drained();
+    }
+    res.end();
+  }
+
   private fail(res: http.ServerResponse, err: unknown): void {
     const e = toShipitError(err);
     if (!isShipitError(err)) this.log.error({ err }, 'API handler failed');
@@ -163,6 +266,10 @@ export class ApiServer {
     }
     json(res, e.httpStatus, e.toJSON());
   }
+}
+
+function wantsEventStream(req: http.IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('text/event-stream');
 }
 
 function toShipitError(err: unknown): ShipitError {

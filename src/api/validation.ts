@@ -61,7 +61,32 @@ export const serviceSpecSchema = z.strictObject({
       .optional(),
   }),
   acceptance: z.strictObject({ header: z.string().min(1), cookie: z.string().min(1) }).optional(),
+  autoscale: z
+    .strictObject({
+      min: z.number().int().min(0).max(1000),
+      max: z.number().int().min(1).max(1000),
+      target: z.strictObject({
+        inflightPerReplica: z.number().positive().optional(),
+        rpsPerReplica: z.number().positive().optional(),
+        cpu: z.number().positive().max(1).optional(),
+      }),
+      scaleDownDelayMs: ms,
+      idleTimeoutMs: ms,
+      schedule: z.array(
+        z.strictObject({
+          from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+          to: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+          min: z.number().int().min(0).max(1000),
+          days: z.array(z.enum(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])).optional(),
+        }),
+      ),
+    })
+    .optional(),
 }) satisfies z.ZodType<ServiceSpec>;
+
+export const scaleBodySchema = z.strictObject({
+  replicas: z.number().int().min(0).max(1000),
+});
 
 export const deployBodySchema = z.strictObject({
   spec: serviceSpecSchema,

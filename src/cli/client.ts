@@ -129,3 +129,45 @@ export async function stream<T = unknown>(
     'see shipit status and .shipit/daemon.log',
   );
 }
+
+/**
+ * Reads a GET NDJSON stream (`/v1/logs?follow=1`): each object to onLine until the server
+ * ends the stream ('ended') or `signal` aborts ('aborted'). An `error` line is thrown.
+ */
+export async function follow(
+  ep: Endpoint,
+  path: string,
+  onLine: (o: Record<string, unknown>) => void,
+  signal?: AbortSignal,
+): Promise<'ended' | 'aborted'> {
+  const res = await send(ep, 'GET', path);
+  if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+  const abort = () => res.destroy();
+  if (signal?.aborted) abort();
+  signal?.addEventListener('abort', abort, { once: true });
+  let buf = '';
+  try {
+    for await (const chunk of res) {
+      buf += (chunk as Buffer).toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as Record<string, unknown>;
+        if (msg.type === 'error') throw fromJSON(msg, Number(msg.status) || 500);
+        onLine(msg);
+      }
+    }
+  } catch (e) {
+    if (signal?.aborted) return 'aborted';
+    if (e instanceof ShipitError) throw e;
+    throw unreachable(
+      `the stream from the daemon broke: ${(e as Error).message}`,
+      'is the daemon still running? shipit status',
+    );
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
+  return signal?.aborted ? 'aborted' : 'ended';
+}

@@ -10,6 +10,8 @@ import * as rollback from './rollback';
 import * as promote from './promote';
 import * as status from './status';
 import * as history from './history';
+import * as logs from './logs';
+import * as scale from './scale';
 
 /** Runs the CLI and returns the exit code (SPEC §3); the only place errors become codes. */
 export async function main(argv: string[]): Promise<number> {
@@ -26,8 +28,20 @@ export async function main(argv: string[]): Promise<number> {
       global: true,
       describe: 'machine-readable output',
     }) as unknown as Argv<GlobalArgs>;
-  for (const c of [init, schema, up, down, deploy, promote, rollback, status, history])
-    y = c.register(y);
+  const commands = [
+    init,
+    schema,
+    up,
+    down,
+    deploy,
+    promote,
+    rollback,
+    scale,
+    status,
+    history,
+    logs,
+  ];
+  for (const c of commands) y = c.register(y);
   y = y
     .demandCommand(1, 'name a command')
     .recommendCommands()

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import type { TargetState } from '../ports/router';
+import type { AlertStatus } from '../observe/alerts';
 import { call } from './client';
 import { endpoint, locate, type GlobalArgs } from './context';
 import { makeOut, table } from './render';
@@ -16,7 +17,9 @@ interface Status {
     rollout: { release: number; paused: string | null } | null;
     releases: { number: number; image: string; status: string; weight: number; replicas: number }[];
     targets: TargetState[];
+    autoscale?: { replicas: number; desired: number; reason: string } | null;
   }[];
+  alerts?: AlertStatus[];
 }
 
 export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
@@ -40,6 +43,12 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         if (svc.rollout) {
           out.line(
             `  rollout of r${svc.rollout.release} in progress${svc.rollout.paused ? `, paused: ${svc.rollout.paused}` : ''}`,
+          );
+        }
+        if (svc.autoscale) {
+          const a = svc.autoscale;
+          out.line(
+            `  autoscale: ${a.replicas} replica(s)${a.desired !== a.replicas ? ` -> ${a.desired}` : ''} (${a.reason})`,
           );
         }
         if (!svc.releases.length) out.line('  no release');
@@ -71,6 +80,23 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             ]),
           );
         }
+      }
+      const alerts = s.alerts ?? [];
+      if (alerts.length) {
+        out.line('');
+        out.line(
+          table([
+            ['alert', 'service', 'state', 'condition', 'value', 'since'],
+            ...alerts.map((al) => [
+              al.name,
+              al.service,
+              al.state === 'firing' ? 'FIRING' : al.state,
+              `${al.metric} ${al.op} ${al.threshold}`,
+              al.value === null ? '-' : Number(al.value.toPrecision(4)),
+              new Date(al.since).toISOString(),
+            ]),
+          ]),
+        );
       }
     },
   );

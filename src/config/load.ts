@@ -266,6 +266,17 @@ export function serviceSpecFromRaw(name: string, svc: ServiceConfig): ServiceSpe
     acceptance: { ...svc.acceptance },
   };
   if (svc.command) spec.command = [...svc.command];
+  const a = svc.autoscale;
+  if (a) {
+    spec.autoscale = {
+      min: a.min,
+      max: a.max,
+      target: { ...a.target },
+      scaleDownDelayMs: a.scaleDownDelay,
+      idleTimeoutMs: a.idleTimeout,
+      schedule: a.schedule.map((w) => ({ ...w, ...(w.days ? { days: [...w.days] } : {}) })),
+    };
+  }
   const res = svc.resources;
   if (res && (res.memory !== undefined || res.cpus !== undefined)) {
     spec.resources = {

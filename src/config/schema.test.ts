@@ -261,6 +261,30 @@ describe('configSchema edge errors', () => {
     ]);
   });
 
+  it('takes exactly one of above / below, and a window (10s by default)', () => {
+    const alert = (when: Record<string, unknown>) => ({
+      ...svc({}),
+      alerts: [{ name: 'a', service: 'web', when, notify: { webhook: 'http://h' } }],
+    });
+    const ok = configSchema.parse(alert({ metric: 'rps', below: 5, window: '30s' }));
+    expect(ok.alerts[0].when).toEqual({ metric: 'rps', below: 5, for: 0, window: 30_000 });
+    expect(configSchema.parse(alert({ metric: 'p99', above: '250ms' })).alerts[0].when).toEqual({
+      metric: 'p99',
+      above: 250,
+      for: 0,
+      window: 10_000,
+    });
+    expect(messages(alert({ metric: 'rps', above: 1, below: 5 }))).toEqual([
+      'alerts.0.when.below: expected either above or below, not both',
+    ]);
+    expect(messages(alert({ metric: 'rps' }))).toEqual([
+      'alerts.0.when: expected a threshold: above or below',
+    ]);
+    expect(messages(alert({ metric: 'memory', below: 'x' }))).toEqual([
+      'alerts.0.when.below: expected a size like "128m", got "x"',
+    ]);
+  });
+
   it('reports wrong types without crashing the cross-field checks', () => {
     expect(messages(svc({ hosts: 'web.local', links: 'api' }))).toEqual([
       'services.web.hosts: expected a list of hosts like ["app.example.com"], got "web.local"',

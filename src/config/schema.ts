@@ -37,6 +37,7 @@ const HOST_RE =
   /^(\*|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?)$/;
 const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
+export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
 // Cross-field checks run even when a sibling key has a problem, so one run reports every problem
 // (their callbacks therefore treat each field as possibly invalid).
@@ -186,6 +187,9 @@ const autoscaleSchema = strict({
       from: pattern(TIME_RE, 'a local time like "07:00"'),
       to: pattern(TIME_RE, 'a local time like "19:00"'),
       min: int(0),
+      days: listOf(oneOf(DAYS), 'a list of days like ["mon", "tue"]')
+        .optional()
+        .describe('days the window starts on (every day when omitted)'),
     }),
     'a list of windows like { from: "07:00", to: "19:00", min: 20 }',
   ).default([]),
@@ -253,22 +257,50 @@ const serviceSchema = strict(
   'a mapping of service settings',
 );
 
+const threshold = (what: string) =>
+  z
+    .union([z.number(), z.string()], expecting('a number'))
+    .optional()
+    .describe(
+      `${what}: error_rate and cpu are ratios, p99 a duration, memory a size, rps requests per second`,
+    );
+
 const alertWhenSchema = strict({
   metric: oneOf(ALERT_METRICS),
-  above: z
-    .union([z.number(), z.string()], expecting('a number'))
-    .describe(
-      'threshold: error_rate and cpu are ratios, p99 a duration, memory a size, rps a rate',
-    ),
+  above: threshold('fires when the metric is above this'),
+  below: threshold('fires when the metric is below this'),
   for: duration().prefault(0).describe('the condition must hold this long'),
+  window: duration()
+    .prefault('10s')
+    .describe('error_rate, p99 and rps are computed over this sliding window'),
 }).transform((w, ctx) => {
-  const above = alertThreshold(w.metric, w.above);
-  if (typeof above === 'number') return { ...w, above };
+  const given = (['above', 'below'] as const).filter((k) => w[k] !== undefined);
+  if (given.length !== 1) {
+    ctx.issues.push({
+      code: 'custom',
+      path: given.length ? ['below'] : [],
+      input: w,
+      message: given.length
+        ? 'expected either above or below, not both'
+        : 'expected a threshold: above or below',
+    });
+    return z.NEVER;
+  }
+  const op = given[0];
+  const value = alertThreshold(w.metric, w[op] as number | string);
+  if (typeof value === 'number')
+    return {
+      metric: w.metric,
+      for: w.for,
+      window: w.window,
+      above: op === 'above' ? value : undefined,
+      below: op === 'below' ? value : undefined,
+    };
   ctx.issues.push({
     code: 'custom',
-    path: ['above'],
-    input: w.above,
-    message: `expected ${above}, got ${describeValue(w.above)}`,
+    path: [op],
+    input: w[op],
+    message: `expected ${value}, got ${describeValue(w[op])}`,
   });
   return z.NEVER;
 });

@@ -11,8 +11,17 @@ import {
   ShipitError,
   unreachable,
 } from '../domain/errors';
-import type { ContainerEvent, ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
-import { demuxLogs } from './demux';
+import type {
+  ContainerEvent,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerUsage,
+  FollowLogsOptions,
+  ListFilter,
+  LogFollow,
+  RuntimeLogLine,
+} from '../ports/runtime';
+import { demuxLogs, FrameDecoder, TimestampedLineSplitter } from './demux';
 
 export const LABEL = {
   managed: 'io.shipit.managed',
@@ -46,6 +55,14 @@ interface DockerodeError extends Error {
   statusCode?: number;
   code?: string;
   json?: unknown;
+}
+
+/** Usage minus inactive page cache, like the docker CLI (cgroup v1 and v2 name it differently). */
+function memoryInUse(m: Docker.ContainerStats['memory_stats'] | undefined): number {
+  if (!m?.usage) return 0;
+  const s = (m.stats ?? {}) as Record<string, number | undefined>;
+  const inactive = s.total_inactive_file ?? s.inactive_file ?? 0;
+  return inactive < m.usage ? m.usage - inactive : m.usage;
 }
 
 function statusOf(e: unknown): number | undefined {
@@ -294,6 +311,25 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async usage(id: string): Promise<ContainerUsage | null> {
+    let st: Docker.ContainerStats;
+    try {
+      // one-shot: no second sample inside the engine (a plain stream=false waits ~1 s for it).
+      st = await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true });
+    } catch (e) {
+      if (statusOf(e) === 404 || statusOf(e) === 409) return null;
+      throw this.translate(e);
+    }
+    const cpu = st.cpu_stats;
+    if (!cpu?.system_cpu_usage) return null; // not running: the engine sends zeros
+    return {
+      cpuNs: cpu.cpu_usage.total_usage,
+      systemNs: cpu.system_cpu_usage,
+      onlineCpus: cpu.online_cpus || cpu.cpu_usage.percpu_usage?.length || 1,
+      memoryBytes: memoryInUse(st.memory_stats),
+    };
+  }
+
   async logs(id: string, tail: number): Promise<string> {
     try {
       const container = this.docker.getContainer(id);
@@ -310,6 +346,84 @@ export class DockerRuntime implements ContainerRuntime {
       if (statusOf(e) === 404) throw notFound(`container ${id} not found`);
       throw this.translate(e);
     }
+  }
+
+  followLogs(id: string, opts: FollowLogsOptions, onLine: (l: RuntimeLogLine) => void): LogFollow {
+    let stopped = false;
+    let paused = false;
+    let stream: NodeJS.ReadableStream | null = null;
+    const read = async (): Promise<void> => {
+      const container = this.docker.getContainer(id);
+      let tty: boolean;
+      let data: NodeJS.ReadableStream;
+      try {
+        tty = (await container.inspect()).Config?.Tty === true;
+        if (stopped) return;
+        data = await this.logStream(id, {
+          follow: opts.follow,
+          stdout: true,
+          stderr: true,
+          timestamps: true,
+          // "seconds.nanoseconds"; the engine keeps lines at or after it.
+          ...(opts.since ? { since: opts.since.replace(/^0+(?=\d)/, '') } : {}),
+        });
+      } catch (e) {
+        if (statusOf(e) === 404) throw notFound(`container ${id} not found`);
+        throw this.translate(e);
+      }
+      stream = data;
+      if (stopped) return destroy(data);
+      const decoder = new FrameDecoder(tty);
+      const lines = new TimestampedLineSplitter(!tty, (l) => {
+        if (!stopped) onLine(l);
+      });
+      await new Promise<void>((resolve, reject) => {
+        data.on('data', (chunk: Buffer) => {
+          for (const f of decoder.push(chunk)) lines.push(f);
+        });
+        data.once('end', resolve);
+        data.once('close', resolve);
+        data.once('error', (e: Error) => (stopped ? resolve() : reject(this.translate(e))));
+        if (paused) data.pause();
+      });
+      if (stopped) return;
+      for (const f of decoder.end()) lines.push(f);
+      lines.end();
+    };
+    return {
+      stop: () => {
+        stopped = true;
+        if (stream) destroy(stream);
+      },
+      pause: () => {
+        paused = true;
+        stream?.pause();
+      },
+      resume: () => {
+        paused = false;
+        stream?.resume();
+      },
+      done: read(),
+    };
+  }
+
+  /**
+   * GET /containers/{id}/logs as a stream, also without `follow` (dockerode would buffer the
+   * whole log in memory then): a long log is read chunk by chunk, with back-pressure.
+   */
+  private logStream(id: string, query: Record<string, unknown>): Promise<NodeJS.ReadableStream> {
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(id)}/logs?`,
+          method: 'GET',
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          options: query,
+        },
+        (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
+      );
+    });
   }
 
   watch(project: string, onEvent: (e: ContainerEvent) => void): () => void {
@@ -386,6 +500,10 @@ function isMissingNetwork(e: unknown): boolean {
 
 function imageMissing(image: string): ShipitError {
   return failed(`image "${image}" not found locally`, 'build it or check the tag: docker images');
+}
+
+function destroy(stream: NodeJS.ReadableStream): void {
+  (stream as { destroy?: () => void }).destroy?.();
 }
 
 /** docker-modem parses JSON-looking bodies: turn whatever came back into bytes again. */

@@ -98,6 +98,21 @@ export interface ServiceSpec {
   deploy: DeploySpec;
   /** Requests with this header or cookie set to "next" reach the release in rollout. */
   acceptance?: { header: string; cookie: string };
+  autoscale?: AutoscaleSpec;
+}
+
+export interface AutoscaleSpec {
+  min: number;
+  max: number;
+  target: { inflightPerReplica?: number; rpsPerReplica?: number; cpu?: number };
+  scaleDownDelayMs: number;
+  idleTimeoutMs: number;
+  schedule: {
+    from: string;
+    to: string;
+    min: number;
+    days?: ('sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat')[];
+  }[];
 }
 
 /** A container as the runtime reports it. */
@@ -136,6 +151,8 @@ export type Step = (
       release: number;
       timeoutMs: number;
       quick?: boolean;
+      /** Probe this often until healthy (a cold start: the first good probe counts). */
+      pollMs?: number;
       indices?: number[];
       cause: string;
     }
@@ -171,7 +188,7 @@ export function describeStep(s: Step): string {
         ? `start container(s) ${s.indices.join(', ')} of r${s.release}`
         : `start ${s.count} container(s) of r${s.release}`;
     case 'wait-healthy':
-      return `wait until r${s.release} is healthy (${s.quick ? 'one probe each, ' : ''}timeout ${s.timeoutMs}ms)`;
+      return `wait until r${s.release} is healthy (${s.quick ? 'one probe each, ' : ''}${s.pollMs ? `probing every ${s.pollMs}ms, ` : ''}timeout ${s.timeoutMs}ms)`;
     case 'set-weights':
       return `route ${
         Object.entries(s.weights)

@@ -37,6 +37,14 @@ export interface DeployerDeps {
   retirer: Retirer;
   gates: RolloutGates;
   log: Logger;
+  /** Sees every recorded event and each finished deploy or rollback (metrics, live views). */
+  observer?: DeployObserver;
+}
+
+export interface DeployObserver {
+  event(e: DeployEvent): void;
+  /** strategy is "rollback" for rollbacks; result "succeeded" or "failed". */
+  finished(service: string, strategy: string, result: string, durationMs: number): void;
 }
 
 export interface DeployOutcome {
@@ -45,6 +53,19 @@ export interface DeployOutcome {
   plan: string;
   dryRun: boolean;
   durationMs: number;
+}
+
+/**
+ * With autoscale the autoscaler owns the replica count (as with Kubernetes'
+ * HPA): a deploy starts as many replicas as serve now, within min..max.
+ * Without it, shipit.yml's `replicas` is what a deploy uses; a `shipit scale`
+ * lasts until the next deploy.
+ */
+export function replicasFor(spec: ServiceSpec, live: ReleaseRecord | null): number {
+  const a = spec.autoscale;
+  if (!a) return spec.replicas;
+  const now = live && live.replicas > 0 ? live.replicas : spec.replicas;
+  return Math.min(a.max, Math.max(a.min, 1, now));
 }
 
 /** observe -> plan (pure) -> execute, under the service's lock, recording every event. */
@@ -60,24 +81,25 @@ export class Deployer {
   }
 
   async deploy(
-    spec: ServiceSpec,
+    requested: ServiceSpec,
     opts: { dryRun?: boolean },
     sink: EventSink,
   ): Promise<DeployOutcome | Paused> {
-    const service = spec.name;
-    const planner = PLANNERS[spec.deploy.strategy];
+    const service = requested.name;
+    const planner = PLANNERS[requested.deploy.strategy];
     const unlock = this.d.locks.acquire(service, 'a deploy');
     const t0 = this.d.clock.now();
     let rollout: Rollout<DeployOutcome>;
     try {
       await this.d.runtime.ping();
-      if (!(await this.d.runtime.imageExists(spec.image))) {
+      if (!(await this.d.runtime.imageExists(requested.image))) {
         throw failed(
-          `image "${spec.image}" not found on the Docker engine; nothing was changed`,
+          `image "${requested.image}" not found on the Docker engine; nothing was changed`,
           'build or pull it first, or check the tag with: docker images',
         );
       }
       const observed = this.observe(service);
+      const spec = { ...requested, replicas: replicasFor(requested, observed.live) };
       const number = this.d.store.nextReleaseNumber(service);
       const plan = planner(observed, { release: number, spec });
       if (opts.dryRun) {
@@ -227,11 +249,20 @@ export class Deployer {
     sink: EventSink,
     what: string,
   ): Promise<void> {
-    const { store, clock, log, executor } = this.d;
+    const { store, clock, log, executor, observer } = this.d;
+    const t0 = clock.now();
+    const finished = (result: string) =>
+      observer?.finished(
+        plan.service,
+        what === 'deploy' ? plan.strategy : what,
+        result,
+        clock.now() - t0,
+      );
     const emit = (e: Omit<DeployEvent, 'at' | 'service'> & { at?: number }) => {
       const ev: DeployEvent = { service: plan.service, at: e.at ?? clock.now(), ...e };
       store.appendEvent(ev);
       log.info({ service: plan.service, release: ev.release, event: ev.type }, ev.message);
+      observer?.event(ev);
       sink(ev);
     };
     emit({ release: plan.release, type: 'plan', message: formatPlan(plan), data: { what } });
@@ -252,6 +283,7 @@ export class Deployer {
         message: reason,
         data: hint ? { hint } : undefined,
       });
+      finished('failed');
       throw err;
     }
     if (what === 'deploy') store.updateRelease(plan.service, plan.release, { result: 'succeeded' });
@@ -260,6 +292,7 @@ export class Deployer {
       type: 'live',
       message: `${plan.service} r${plan.release} is live`,
     });
+    finished('succeeded');
     for (const kept of store.releasesWithStatus(['previous'], plan.service))
       this.d.retirer.schedule(kept);
   }

@@ -177,6 +177,7 @@ export class Executor {
           step.quick ?? false,
           d,
           planStarted,
+          step.pollMs,
         );
         return;
       }

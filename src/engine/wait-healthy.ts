@@ -26,11 +26,14 @@ export async function waitHealthy(
   deps: WaitHealthyDeps,
   /** When the clock started: the deploy's start, so deployTimeout bounds the whole rollout. */
   since = deps.clock.now(),
+  /** Probe this often until healthy (default: STARTUP_POLL_MS, or the interval if shorter). */
+  pollMs?: number,
 ): Promise<void> {
   const deadline = since + timeoutMs;
+  const poll = pollMs ?? Math.min(STARTUP_POLL_MS, hc.intervalMs);
   await Promise.all(
     containers.map((c) =>
-      waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, deps),
+      waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, poll, deps),
     ),
   );
 }
@@ -41,6 +44,7 @@ async function waitOne(
   deadline: number,
   threshold: number,
   timeoutMs: number,
+  pollMs: number,
   deps: WaitHealthyDeps,
 ): Promise<void> {
   let successes = 0;
@@ -65,9 +69,7 @@ async function waitOne(
         logs.trim() ? `last log lines of ${c.name}:\n${logs.trim()}` : undefined,
       );
     }
-    await deps.clock.sleep(
-      Math.min(left, r.ok ? hc.intervalMs : Math.min(STARTUP_POLL_MS, hc.intervalMs)),
-    );
+    await deps.clock.sleep(Math.min(left, r.ok ? hc.intervalMs : pollMs));
   }
 }
 

@@ -37,6 +37,8 @@ export interface ReleaseCounters {
   requests: number;
   /** 5xx answers. */
   errors: number;
+  /** Sum of request durations, ms. */
+  sumMs: number;
   /** Counts per latency bucket (see proxy/stats.ts). */
   buckets: number[];
 }

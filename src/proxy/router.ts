@@ -12,6 +12,17 @@ import {
 import { Target } from './target';
 import { ReleaseStats, type StatsSnapshot } from './stats';
 
+/** Pseudo release number of the counters for answers given before a release was picked. */
+const UNROUTED = 0;
+
+export interface ReleaseCountersEntry {
+  service: string;
+  /** null: answered by the proxy before a release was picked. */
+  release: number | null;
+  stats: ReleaseStats;
+  inflight: number;
+}
+
 function stickyOf(s: string | undefined): StickySpec {
   if (s === 'ip') return { mode: 'ip' };
   if (s?.startsWith('header:')) return { mode: 'header', header: s.slice('header:'.length) };
@@ -137,6 +148,37 @@ export class ProxyRouter implements Router {
 
   releaseStats(service: string, release: number): StatsSnapshot {
     return this.statsOf(service, release).snapshot();
+  }
+
+  /** Answers the proxy gave a service by itself, before any release was picked (503, 413). */
+  unrouted(service: string): ReleaseStats {
+    return this.statsOf(service, UNROUTED);
+  }
+
+  /** Every counter set with its in-flight requests: what the metrics export reads at scrape time. */
+  counters(): ReleaseCountersEntry[] {
+    const inflight = new Map<string, number>();
+    for (const t of this.registry.values()) {
+      const key = `${t.service}/${t.release}`;
+      inflight.set(key, (inflight.get(key) ?? 0) + t.inflight);
+    }
+    const out: ReleaseCountersEntry[] = [];
+    for (const [key, stats] of this.stats) {
+      const at = key.lastIndexOf('/');
+      const release = Number(key.slice(at + 1));
+      out.push({
+        service: key.slice(0, at),
+        release: release === UNROUTED ? null : release,
+        stats,
+        inflight: inflight.get(key) ?? 0,
+      });
+    }
+    return out;
+  }
+
+  /** Names of the services in the routing table. */
+  services(): string[] {
+    return [...this.inputs.keys()];
   }
 
   forget(ids: string[]): void {

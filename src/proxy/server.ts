@@ -14,6 +14,15 @@ export interface ProxyOptions {
   /** pino logger for the access log; null disables it. */
   accessLog: Logger | null;
   log: Logger;
+  /**
+   * Scale from zero: called when a service has no container at all; resolves
+   * once one is routed. Requests wait for it (bounded queue, bounded wait).
+   */
+  coldStart?: (service: string) => Promise<void>;
+  /** Requests held per service during a cold start; more get 503 at once. Default 1000. */
+  coldStartQueue?: number;
+  /** Longest a request waits for a cold start before 503. Default 30 s. */
+  coldStartTimeoutMs?: number;
 }
 
 const STICKY_COOKIE = 'shipit-id';
@@ -53,6 +62,7 @@ export class ProxyServer {
   readonly server: http.Server;
   private readonly proxy;
   private readonly agent: http.Agent;
+  private readonly coldWaiting = new Map<string, number>();
 
   constructor(
     private readonly router: ProxyRouter,
@@ -73,9 +83,11 @@ export class ProxyServer {
     });
     // An upstream that breaks off after its headers were relayed: the client must
     // see the cut (not wait forever on a short body), and the slot must free up.
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => {
+    this.proxy.on('proxyRes', (proxyRes, req, res) => {
       proxyRes.once('close', () => {
-        if (!proxyRes.complete) res.destroy();
+        if (proxyRes.complete) return;
+        (req as Req)[CTX]?.last?.stats.upstreamError('reset');
+        res.destroy();
       });
     });
     this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
@@ -115,26 +127,89 @@ export class ProxyServer {
   }
 
   private handle(req: Req, res: http.ServerResponse): void {
+    const started = performance.now();
     const route = this.router.table.lookup(req.headers.host);
     if (!route) return void send(res, 404, 'no service for this host', req.headers.host);
     const len = req.headers['content-length'];
     if (len !== undefined && Number(len) > this.opts.maxBodyBytes) {
       res.setHeader('connection', 'close');
-      return void send(
-        res,
-        413,
-        `request body larger than ${this.opts.maxBodyBytes} bytes`,
-        route.name,
-      );
+      send(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`, route.name);
+      return void this.router.unrouted(route.name).record(413, performance.now() - started);
     }
     const target = this.chooseTarget(req, res, route);
-    if (!target) return void send(res, 503, 'no healthy container', route.name);
+    if (!target) {
+      if (this.opts.coldStart && isEmpty(route))
+        return this.holdForColdStart(req, res, route, started);
+      send(res, 503, 'no healthy container', route.name);
+      return void this.router.unrouted(route.name).record(503, performance.now() - started);
+    }
+    this.forward(req, res, route, target, started, len);
+  }
+
+  /**
+   * The service is scaled to zero: the request waits while a container starts
+   * and passes its first probe, then goes on; 503 when the queue is full or
+   * the wait too long.
+   */
+  private holdForColdStart(
+    req: Req,
+    res: http.ServerResponse,
+    route: ServiceRoute,
+    started: number,
+  ): void {
+    const name = route.name;
+    const waiting = this.coldWaiting.get(name) ?? 0;
+    const refuse = (why: string) => {
+      if (res.headersSent || res.destroyed) return;
+      send(res, 503, why, name);
+      this.router.unrouted(name).record(503, performance.now() - started);
+    };
+    if (waiting >= (this.opts.coldStartQueue ?? 1000))
+      return refuse('no container yet: the cold-start queue is full');
+    this.coldWaiting.set(name, waiting + 1);
+    const limitMs = this.opts.coldStartTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), limitMs);
+    });
+    Promise.race([(this.opts.coldStart as (s: string) => Promise<void>)(name), timeout])
+      .then(
+        () => {
+          if (res.destroyed) return; // the client gave up while waiting
+          const fresh = this.router.table.lookup(req.headers.host);
+          const target = fresh ? this.chooseTarget(req, res, fresh) : null;
+          if (!fresh || !target) return refuse('no healthy container after the cold start');
+          this.forward(req, res, fresh, target, started, req.headers['content-length']);
+        },
+        (e: Error) => {
+          this.opts.log.warn({ service: name, err: e.message }, 'cold start failed');
+          refuse(
+            e.message === 'timeout'
+              ? `no container became healthy within ${limitMs}ms`
+              : `cold start failed: ${e.message}`,
+          );
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.coldWaiting.set(name, (this.coldWaiting.get(name) ?? 1) - 1);
+      });
+  }
+
+  private forward(
+    req: Req,
+    res: http.ServerResponse,
+    route: ServiceRoute,
+    target: Target,
+    started: number,
+    len: string | undefined,
+  ): void {
     const ctx: RequestContext = {
       route,
       target: null,
       retried: false,
       timedOut: false,
-      started: performance.now(),
+      started,
     };
     req[CTX] = ctx;
     if (len === undefined && req.headers['transfer-encoding'] !== undefined) {
@@ -232,6 +307,7 @@ export class ProxyServer {
   ): void {
     const failed = ctx.target;
     this.release(ctx);
+    if (!ctx.refused) failed?.stats.upstreamError(ctx.timedOut ? 'timeout' : errorReason(err.code));
     if (res.writableEnded) return; // already answered by the proxy itself (413)
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -325,6 +401,26 @@ function fallbackTarget(route: ServiceRoute, skip: number, exclude?: Target): Ta
     }
   }
   return best;
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'refused',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  ETIMEDOUT: 'timeout',
+};
+
+/** The `reason` label of shipit_upstream_errors_total for a socket error code. */
+function errorReason(code: string | undefined): string {
+  return (code && REASONS[code]) || 'other';
+}
+
+/** No release of the service has any container (scaled to zero), as opposed to none healthy. */
+function isEmpty(route: ServiceRoute): boolean {
+  for (const r of route.releases.values()) if (r.targets.length) return false;
+  return true;
 }
 
 function setForwardHeaders(req: http.IncomingMessage): void {

@@ -57,6 +57,7 @@ describe('ReleaseStats', () => {
     expect(snap).toEqual({
       requests: 1,
       errors: 1,
+      sumMs: 3,
       buckets: [0, 0, 1, ...new Array(15).fill(0)],
     });
     expect(s.snapshot().requests).toBe(2);
@@ -65,10 +66,38 @@ describe('ReleaseStats', () => {
   });
 });
 
+describe('ReleaseStats codes, sums and upstream errors', () => {
+  it('counts answers per status code and sums durations', () => {
+    const s = new ReleaseStats();
+    s.record(200, 2);
+    s.record(200, 3.5);
+    s.record(503, 1);
+    s.record(99, 1); // not a valid code: counted as a request, not per code
+    expect(s.codeCounts()).toEqual([
+      [200, 2],
+      [503, 1],
+    ]);
+    expect(s.sumMs).toBeCloseTo(7.5);
+    expect(s.requests).toBe(4);
+  });
+
+  it('counts upstream errors by reason', () => {
+    const s = new ReleaseStats();
+    s.upstreamError('refused');
+    s.upstreamError('refused');
+    s.upstreamError('timeout');
+    expect([...s.upstreamErrors]).toEqual([
+      ['refused', 2],
+      ['timeout', 1],
+    ]);
+  });
+});
+
 describe('since', () => {
   const snap = (requests: number, errors: number, buckets: number[]): StatsSnapshot => ({
     requests,
     errors,
+    sumMs: requests * 10,
     buckets,
   });
 
@@ -111,7 +140,7 @@ describe('quantileMs', () => {
 
   it('is 0 with no request', () => {
     expect(quantileMs(stats(), 0.99)).toBe(0);
-    expect(quantileMs({ requests: -1, errors: 0, buckets: [] }, 0.5)).toBe(0);
+    expect(quantileMs({ requests: -1, errors: 0, sumMs: 0, buckets: [] }, 0.5)).toBe(0);
   });
 
   it('answers the upper bound of the bucket holding the q-th request', () => {
@@ -138,7 +167,7 @@ describe('quantileMs', () => {
   });
 
   it('is Infinity when the buckets hold fewer requests than counted (inconsistent snapshot)', () => {
-    expect(quantileMs({ requests: 5, errors: 0, buckets: [1, 1] }, 0.99)).toBe(Infinity);
+    expect(quantileMs({ requests: 5, errors: 0, sumMs: 0, buckets: [1, 1] }, 0.99)).toBe(Infinity);
   });
 
   it('works on a difference of snapshots', () => {

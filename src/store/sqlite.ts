@@ -10,6 +10,7 @@ import type { Database as DB, Statement } from 'better-sqlite3';
 import { systemClock, type Clock } from '../ports/clock';
 import type { StateStore } from '../ports/store';
 import { ShipitError } from '../domain/errors';
+import { LOGS_MIGRATION, SqliteLogStore } from './sqlite-logs';
 import type {
   DeployEvent,
   ReleaseRecord,
@@ -64,6 +65,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_at ON audit (at);
   `,
+  // 2: aggregated container logs (see sqlite-logs.ts)
+  LOGS_MIGRATION,
 ];
 
 export const DEFAULT_RELEASE_LIMIT = 100;
@@ -163,6 +166,8 @@ function migrate(db: DB): void {
 export class SqliteStore implements StateStore {
   private readonly db: DB;
   private readonly clock: Clock;
+  /** Aggregated container logs, in the same database. */
+  readonly logs: SqliteLogStore;
 
   private readonly stNextNumber: Statement<[string], { n: number }>;
   private readonly stInsertRelease: Statement<[ReleaseRow]>;
@@ -187,6 +192,7 @@ export class SqliteStore implements StateStore {
     this.db = db;
     this.clock = clock;
     migrate(db);
+    this.logs = new SqliteLogStore(db);
 
     const releaseCols =
       'service, number, image, strategy, spec, status, replicas, started_at, finished_at, result, reason, demoted_at';

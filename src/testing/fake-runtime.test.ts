@@ -2,12 +2,16 @@ import { FakeRuntime } from './fake-runtime';
 import { runtimeContract } from './runtime-contract';
 import type { ContainerSpec } from '../ports/runtime';
 
-runtimeContract('FakeRuntime', async () => ({
-  runtime: new FakeRuntime({ images: ['app:1'] }),
-  image: 'app:1',
-  project: 'contract',
-  cleanup: async () => undefined,
-}));
+runtimeContract('FakeRuntime', async () => {
+  const runtime = new FakeRuntime({ images: ['app:1'] });
+  return {
+    runtime,
+    image: 'app:1',
+    project: 'contract',
+    cleanup: async () => undefined,
+    writeLog: async (c, stream, text) => runtime.writeLog(c.id, text, stream),
+  };
+});
 
 describe('FakeRuntime', () => {
   const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({

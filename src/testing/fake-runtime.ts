@@ -4,7 +4,16 @@
 
 import type { ContainerInfo } from '../domain/types';
 import { failed, notFound, runtimeError, unreachable } from '../domain/errors';
-import type { ContainerEvent, ContainerRuntime, ContainerSpec, ListFilter } from '../ports/runtime';
+import type {
+  ContainerEvent,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerUsage,
+  FollowLogsOptions,
+  ListFilter,
+  LogFollow,
+  RuntimeLogLine,
+} from '../ports/runtime';
 
 export interface FakeCall {
   op:
@@ -17,7 +26,9 @@ export interface FakeCall {
     | 'inspect'
     | 'stop'
     | 'remove'
-    | 'logs';
+    | 'logs'
+    | 'followLogs'
+    | 'usage';
   args: unknown[];
 }
 
@@ -26,12 +37,15 @@ export interface FakeRuntimeOptions {
   images?: Iterable<string>;
   /** Exit code a container gets when stopped. Default 0 (a graceful app). */
   stopExitCode?: number;
+  /** Clock (ms) that stamps log lines written with writeLog. Default Date.now. */
+  logClock?: () => number;
 }
 
 interface FakeContainer {
   info: ContainerInfo;
   spec: ContainerSpec;
-  logs: string[];
+  logs: RuntimeLogLine[];
+  usage?: ContainerUsage;
 }
 
 /** `app` and `app:latest` are the same image; digests and explicit tags are kept as written. */
@@ -51,6 +65,9 @@ export class FakeRuntime implements ContainerRuntime {
   /** When false, every call throws ShipitError('unreachable'), like a stopped engine. */
   reachable = true;
   private readonly watchers = new Set<{ project: string; onEvent: (e: ContainerEvent) => void }>();
+  private readonly followers = new Set<LogFollower>();
+  private readonly logClock: () => number;
+  private lastLogNs = 0n;
   stopExitCode: number;
 
   private readonly containers = new Map<string, FakeContainer>();
@@ -61,6 +78,7 @@ export class FakeRuntime implements ContainerRuntime {
   constructor(opts: FakeRuntimeOptions = {}) {
     this.images = new Set(opts.images ?? []);
     this.stopExitCode = opts.stopExitCode ?? 0;
+    this.logClock = opts.logClock ?? Date.now;
   }
 
   // ---- test controls -------------------------------------------------------
@@ -90,10 +108,24 @@ export class FakeRuntime implements ContainerRuntime {
     this.exit(c, exitCode);
   }
 
-  /** Appends lines to a container's log (what logs() returns). */
-  writeLog(id: string, text: string): void {
+  /** Sets what usage() reports for a container (default: 1 MiB and no CPU time). */
+  setUsage(id: string, usage: ContainerUsage): void {
+    this.mustGet(id).usage = { ...usage };
+  }
+
+  /**
+   * Appends lines to a container's log (what logs() returns and followLogs streams), each
+   * stamped by `logClock` like the engine does, nanoseconds strictly increasing.
+   */
+  writeLog(id: string, text: string, stream: RuntimeLogLine['stream'] = 'stdout'): void {
     const c = this.mustGet(id);
-    c.logs.push(...text.replace(/\n$/, '').split('\n'));
+    for (const line of text.replace(/\n$/, '').split('\n')) {
+      const ns = BigInt(Math.floor(this.logClock())) * 1_000_000n;
+      this.lastLogNs = ns > this.lastLogNs ? ns : this.lastLogNs + 1n;
+      const l: RuntimeLogLine = { stream, ts: formatNs(this.lastLogNs), text: line };
+      c.logs.push(l);
+      for (const f of this.followers) if (f.id === id) f.emit(l);
+    }
   }
 
   /** Containers currently running, optionally narrowed like list(). Synchronous. */
@@ -163,7 +195,10 @@ export class FakeRuntime implements ContainerRuntime {
     this.networks.add(spec.project);
     const name = `${spec.project}-${spec.service}-r${spec.release}-${spec.index}`;
     for (const [id, c] of this.containers) {
-      if (c.info.name === name) this.containers.delete(id);
+      if (c.info.name === name) {
+        this.containers.delete(id);
+        this.endFollowers(id);
+      }
     }
     const failure = this.startFailures.get(normalizeImage(spec.image));
     if (failure) throw failure;
@@ -184,6 +219,7 @@ export class FakeRuntime implements ContainerRuntime {
       exitCode: null,
     };
     this.containers.set(id, { info, spec: structuredClone(spec), logs: [] });
+    this.notify(info, 'start');
     return { ...info };
   }
 
@@ -212,7 +248,79 @@ export class FakeRuntime implements ContainerRuntime {
 
   async remove(id: string): Promise<void> {
     this.record('remove', id);
+    const c = this.containers.get(id);
     this.containers.delete(id);
+    this.endFollowers(id);
+    if (c) this.notify(c.info, 'destroy');
+  }
+
+  async usage(id: string): Promise<ContainerUsage | null> {
+    this.record('usage', id);
+    const c = this.containers.get(id);
+    if (!c || !c.info.running) return null;
+    return { ...(c.usage ?? { cpuNs: 0, systemNs: 1, onlineCpus: 1, memoryBytes: 1 << 20 }) };
+  }
+
+  followLogs(id: string, opts: FollowLogsOptions, onLine: (l: RuntimeLogLine) => void): LogFollow {
+    let settle!: (e?: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = (e) => (e ? reject(e) : resolve());
+    });
+    let active = true;
+    let paused = false;
+    let ending = false;
+    const queue: RuntimeLogLine[] = []; // held while paused, like the engine does
+    const close = (e?: Error) => {
+      if (!active) return;
+      active = false;
+      this.followers.delete(f);
+      settle(e);
+    };
+    const drain = () => {
+      while (active && !paused && queue.length) onLine({ ...queue.shift()! });
+      if (ending && !queue.length) close();
+    };
+    const f: LogFollower = {
+      id,
+      emit: (l) => {
+        if (!active || ending) return;
+        queue.push(l);
+        drain();
+      },
+      // The stream's natural end: after whatever is still held back was delivered.
+      end: (e) => {
+        if (e) return close(e);
+        ending = true;
+        drain();
+      },
+    };
+    const handle: LogFollow = {
+      stop: () => close(),
+      pause: () => {
+        paused = true;
+      },
+      resume: () => {
+        paused = false;
+        drain();
+      },
+      done,
+    };
+    try {
+      this.record('followLogs', id, { ...opts });
+    } catch (e) {
+      close(e as Error);
+      return handle;
+    }
+    // Asynchronous like a real engine: nothing is delivered before followLogs returns.
+    queueMicrotask(() => {
+      if (!active) return;
+      const c = this.containers.get(id);
+      if (!c) return f.end(notFound(`container ${id} not found`));
+      for (const l of c.logs) if (!opts.since || l.ts >= opts.since) f.emit(l);
+      if (opts.follow && c.info.running) this.followers.add(f);
+      else f.end();
+    });
+    return handle;
   }
 
   async logs(id: string, tail: number): Promise<string> {
@@ -220,7 +328,7 @@ export class FakeRuntime implements ContainerRuntime {
     const c = this.containers.get(id);
     if (!c) throw notFound(`container ${id} not found`);
     const n = Math.max(0, Math.floor(tail));
-    const lines = n === 0 ? [] : c.logs.slice(-n);
+    const lines = n === 0 ? [] : c.logs.slice(-n).map((l) => l.text);
     return lines.length ? `${lines.join('\n')}\n` : '';
   }
 
@@ -250,16 +358,21 @@ export class FakeRuntime implements ContainerRuntime {
 
   private exit(c: FakeContainer, exitCode: number): void {
     c.info = { ...c.info, running: false, state: 'exited', ip: null, exitCode };
+    // Like the engine: a followed log stream ends when its container stops.
+    this.endFollowers(c.info.id);
+    this.notify(c.info, 'die');
+  }
+
+  private notify(info: ContainerInfo, action: string): void {
     for (const w of this.watchers) {
-      if (w.project === c.info.project) {
-        w.onEvent({
-          id: c.info.id,
-          action: 'die',
-          service: c.info.service,
-          release: c.info.release,
-        });
+      if (w.project === info.project) {
+        w.onEvent({ id: info.id, action, service: info.service, release: info.release });
       }
     }
+  }
+
+  private endFollowers(id: string): void {
+    for (const f of [...this.followers]) if (f.id === id) f.end();
   }
 
   private mustGet(id: string): FakeContainer {
@@ -267,6 +380,19 @@ export class FakeRuntime implements ContainerRuntime {
     if (!c) throw new Error(`FakeRuntime: no container ${id}`);
     return c;
   }
+}
+
+interface LogFollower {
+  id: string;
+  emit(l: RuntimeLogLine): void;
+  end(e?: Error): void;
+}
+
+/** Nanoseconds since the epoch as the port's fixed-width "ssssssssss.nnnnnnnnn". */
+function formatNs(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  return `${String(s).padStart(10, '0')}.${String(frac).padStart(9, '0')}`;
 }
 
 function byPosition(a: ContainerInfo, b: ContainerInfo): number {

@@ -3,7 +3,7 @@
 
 import { isShipitError } from '../domain/errors';
 import type { ContainerInfo } from '../domain/types';
-import type { ContainerRuntime, ContainerSpec } from '../ports/runtime';
+import type { ContainerRuntime, ContainerSpec, RuntimeLogLine } from '../ports/runtime';
 
 export interface RuntimeContractSubject {
   runtime: ContainerRuntime;
@@ -15,7 +15,11 @@ export interface RuntimeContractSubject {
   command?: string[];
   /** Removes whatever the suite left behind (runs even when tests fail). */
   cleanup: () => Promise<void>;
+  /** Makes a running container print one line on its stdout or stderr. */
+  writeLog: (c: ContainerInfo, stream: 'stdout' | 'stderr', text: string) => Promise<void>;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
@@ -151,6 +155,21 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeContrac
       await expect(runtime.inspect(`${project}-no-such-container`)).resolves.toBeNull();
     });
 
+    it('usage reports memory and CPU counters of a running container, null once stopped or gone', async () => {
+      const { runtime, project } = subject();
+      const info = await start({ service: 'usage' });
+      const u = await runtime.usage(info.id);
+      expect(u).not.toBeNull();
+      expect(u?.memoryBytes).toBeGreaterThan(0);
+      expect(u?.systemNs).toBeGreaterThan(0);
+      expect(u?.cpuNs).toBeGreaterThanOrEqual(0);
+      expect(u?.onlineCpus).toBeGreaterThanOrEqual(1);
+      await runtime.stop(info.id, 1000);
+      await expect(runtime.usage(info.id)).resolves.toBeNull();
+      await expect(runtime.usage(`${project}-no-such-container`)).resolves.toBeNull();
+      await removeAll();
+    });
+
     it('stop leaves the container stopped with an exit code; stopping again is fine', async () => {
       const { runtime, project } = subject();
       const info = await start({ service: 'stopme' });
@@ -210,6 +229,70 @@ export function runtimeContract(name: string, make: () => Promise<RuntimeContrac
       const info = await start({ service: 'logs' });
       await expect(runtime.logs(info.id, 50)).resolves.toEqual(expect.any(String));
       await expectShipitError(runtime.logs(`${project}-no-such-container`, 10), 'not-found');
+      await removeAll();
+    });
+
+    it('followLogs streams lines with their stream and engine time, pauses, honours since, ends on stop', async () => {
+      const { runtime, project, writeLog } = subject();
+      const info = await start({ service: 'follow' });
+      await writeLog(info, 'stdout', 'first line');
+      await writeLog(info, 'stderr', 'second line');
+      const seen: RuntimeLogLine[] = [];
+      const f = runtime.followLogs(info.id, { follow: true }, (l) => seen.push(l));
+      const mine = () => seen.filter((l) => / line$/.test(l.text));
+      const waitFor = async (n: number) => {
+        const deadline = Date.now() + 5000;
+        while (mine().length < n && Date.now() < deadline) await sleep(20);
+      };
+      await waitFor(2);
+      await writeLog(info, 'stdout', 'third line');
+      await waitFor(3);
+      // Paused, lines are held back (not lost) until resume.
+      f.pause();
+      await writeLog(info, 'stderr', 'held line');
+      await sleep(300);
+      expect(mine()).toHaveLength(3);
+      f.resume();
+      await waitFor(4);
+      expect(mine().map((l) => [l.stream, l.text])).toEqual([
+        ['stdout', 'first line'],
+        ['stderr', 'second line'],
+        ['stdout', 'third line'],
+        ['stderr', 'held line'],
+      ]);
+      for (const l of seen) expect(l.ts).toMatch(/^\d{10}\.\d{9}$/);
+      const ts = mine().map((l) => l.ts);
+      expect([...ts].sort()).toEqual(ts);
+      expect(Math.abs(Number(ts[0].slice(0, 10)) * 1000 - Date.now())).toBeLessThan(60_000);
+
+      // The stream ends by itself when the container stops.
+      await runtime.stop(info.id, 1000);
+      await f.done;
+
+      // since is inclusive, to the nanosecond; follow: false ends after what is recorded.
+      const again: RuntimeLogLine[] = [];
+      await runtime.followLogs(info.id, { follow: false, since: ts[1] }, (l) => again.push(l)).done;
+      expect(again.filter((l) => / line$/.test(l.text)).map((l) => l.text)).toEqual([
+        'second line',
+        'third line',
+        'held line',
+      ]);
+
+      // stop() ends a stream early; unknown containers reject with not-found.
+      // Without follow the stream ends after what is recorded, also while the container runs.
+      const other = await start({ service: 'follow', index: 1 });
+      await writeLog(other, 'stdout', 'other line');
+      const recorded: string[] = [];
+      await runtime.followLogs(other.id, { follow: false }, (l) => recorded.push(l.text)).done;
+      expect(recorded).toContain('other line');
+      const g = runtime.followLogs(other.id, { follow: true }, () => undefined);
+      await sleep(50);
+      g.stop();
+      await expect(g.done).resolves.toBeUndefined();
+      await expectShipitError(
+        runtime.followLogs(`${project}-no-such-container`, { follow: false }, () => undefined).done,
+        'not-found',
+      );
       await removeAll();
     });
 
