@@ -7,7 +7,8 @@ import { pickRelease } from './picker';
 import { ProxyRouter } from './router';
 import { buildServiceRoute, RoutingTable, type ServiceRoute } from './routing-table';
 import { Target } from './target';
-import { ProxyServer } from './server';
+import { DASHBOARD_COOKIE, ProxyServer } from './server';
+import { SESSION_COOKIE } from '../api/ui';
 
 interface Seen {
   method: string;
@@ -311,6 +312,25 @@ describe('ProxyServer', () => {
     // a fresh id per request
     const r3 = await call({ host: 'hdr.test' });
     expect(r3.json().headers['x-request-id']).not.toBe(h['x-request-id']);
+  });
+
+  it("never forwards the dashboard's session cookie to an app, and keeps the app's own cookies", async () => {
+    expect(DASHBOARD_COOKIE).toBe(SESSION_COOKIE);
+    const a = await up('ck');
+    router.setService(
+      'ck',
+      ['ck.test'],
+      [{ number: 1, weight: 100, targets: [target('ck1', a.port)] }],
+    );
+    const both = await call({
+      host: 'ck.test',
+      headers: { cookie: `theme=dark; ${SESSION_COOKIE}=s3cret; lang=en` },
+    });
+    expect(both.json().headers.cookie).toBe('theme=dark; lang=en');
+    const only = await call({ host: 'ck.test', headers: { cookie: `${SESSION_COOKIE}=s3cret` } });
+    expect(only.json().headers.cookie).toBeUndefined();
+    const none = await call({ host: 'ck.test', headers: { cookie: 'a=1' } });
+    expect(none.json().headers.cookie).toBe('a=1');
   });
 
   it('retries a refused GET on another target: the client sees 200, the refused target goes unhealthy', async () => {

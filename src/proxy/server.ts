@@ -26,6 +26,8 @@ export interface ProxyOptions {
 }
 
 const STICKY_COOKIE = 'shipit-id';
+/** The dashboard's session cookie (api/ui.ts): browsers send it to every port of the host, apps must not see it. */
+export const DASHBOARD_COOKIE = 'shipit_session';
 const PIN_COOKIE = 'shipit-release';
 const RETRYABLE = new Set([
   'ECONNREFUSED',
@@ -430,6 +432,16 @@ function setForwardHeaders(req: http.IncomingMessage): void {
   h['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   if (!h['x-forwarded-host'] && h.host) h['x-forwarded-host'] = h.host;
   if (!h['x-request-id']) h['x-request-id'] = randomUUID();
+  const c = h.cookie;
+  if (c && c.includes(DASHBOARD_COOKIE)) {
+    const kept = c
+      .split(';')
+      .filter((part) => !part.trim().startsWith(`${DASHBOARD_COOKIE}=`))
+      .join(';')
+      .trim();
+    if (kept) h.cookie = kept;
+    else delete h.cookie;
+  }
 }
 
 function hasBody(req: http.IncomingMessage): boolean {
