@@ -107,7 +107,10 @@ export class Observability implements DeployObserver {
 
   /** One round: read counters, evaluate alerts, feed subscribers. Public for tests. */
   tick(): void {
-    const now = this.now();
+    // On the tick grid: a timer that fires a few ms late must not make `for: 2s`
+    // wait a third tick (evaluations 1999 ms apart instead of 2000).
+    const step = this.d.tickMs ?? 1000;
+    const now = Math.round(this.now() / step) * step;
     this.window.sample(
       now,
       this.d.router.counters().map((e) => ({
