@@ -285,13 +285,23 @@ describe('configSchema edge errors', () => {
     ]);
   });
 
+  it('accepts "*.domain" wildcard hosts and refuses other uses of *', () => {
+    expect(configSchema.parse(svc({ hosts: ['*.Apps.test'] })).services.web.hosts).toEqual([
+      '*.apps.test',
+    ]);
+    for (const bad of ['*.', 'a.*.test', '**.test', '*test'])
+      expect(messages(svc({ hosts: [bad] }))).toEqual([
+        `services.web.hosts.0: expected a host name like "app.example.com", "*.example.com" or "*", got "${bad}"`,
+      ]);
+  });
+
   it('reports wrong types without crashing the cross-field checks', () => {
     expect(messages(svc({ hosts: 'web.local', links: 'api' }))).toEqual([
       'services.web.hosts: expected a list of hosts like ["app.example.com"], got "web.local"',
       'services.web.links: expected a list of service names, got "api"',
     ]);
     expect(messages({ ...svc({ hosts: [1] }), alerts: {} })).toEqual([
-      'services.web.hosts.0: expected a host name like "app.example.com" or "*", got 1',
+      'services.web.hosts.0: expected a host name like "app.example.com", "*.example.com" or "*", got 1',
       'alerts: expected a list of alerts, got an empty mapping',
     ]);
     expect(messages({ ...svc({}), alerts: [null, { name: 3 }] })).toEqual(

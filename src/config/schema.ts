@@ -34,7 +34,7 @@ export const NAME_RE = /^[a-z0-9-]{1,32}$/;
 const NAME_WHAT = 'lowercase letters, digits and "-", 1 to 32 characters';
 // Upper case is allowed in the file (hosts are lower-cased when parsed) so the JSON Schema agrees.
 const HOST_RE =
-  /^(\*|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?)$/;
+  /^(\*|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?)$/;
 const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
 export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -49,10 +49,10 @@ export const STRATEGIES = ['rolling', 'blue-green', 'canary', 'rainbow'] as cons
 export const ALERT_METRICS = ['error_rate', 'p99', 'rps', 'cpu', 'memory'] as const;
 
 const hostSchema = z
-  .string(expecting('a host name like "app.example.com" or "*"'))
+  .string(expecting('a host name like "app.example.com", "*.example.com" or "*"'))
   .trim()
   .toLowerCase()
-  .regex(HOST_RE, expecting('a host name like "app.example.com" or "*"'));
+  .regex(HOST_RE, expecting('a host name like "app.example.com", "*.example.com" or "*"'));
 
 const healthcheckSchema = strict({
   path: pattern(/^\/\S*$/, 'an HTTP path like "/healthz"')

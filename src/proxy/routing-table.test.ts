@@ -94,3 +94,30 @@ describe('buildServiceRoute', () => {
     expect(two.split.only).toBeNull();
   });
 });
+
+describe('RoutingTable.lookup with wildcard hosts', () => {
+  const apps = route('apps', ['*.apps.test']);
+  const deep = route('deep', ['*.eu.apps.test']);
+  const exact = route('exact', ['admin.apps.test']);
+  const any = route('any', ['*']);
+  const tb = table(apps, deep, exact, any);
+
+  it('matches any depth below the suffix, case-insensitive and without the port', () => {
+    expect(tb.lookup('x.apps.test')).toBe(apps);
+    expect(tb.lookup('a.b.apps.test:8080')).toBe(apps);
+    expect(tb.lookup('X.APPS.test')).toBe(apps);
+  });
+
+  it('an exact host wins over a wildcard, and the most specific wildcard wins', () => {
+    expect(tb.lookup('admin.apps.test')).toBe(exact);
+    expect(tb.lookup('shop.eu.apps.test')).toBe(deep);
+    expect(tb.lookup('eu.apps.test')).toBe(apps);
+  });
+
+  it('does not match the bare suffix or look-alike hosts; those fall back to `*`', () => {
+    expect(tb.lookup('apps.test')).toBe(any);
+    expect(tb.lookup('xapps.test')).toBe(any);
+    expect(tb.lookup('x.apps.test.evil')).toBe(any);
+    expect(table(apps).lookup('apps.test')).toBeNull();
+  });
+});

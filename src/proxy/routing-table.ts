@@ -37,6 +37,8 @@ export interface ServiceRoute {
 /** Immutable once built: the router swaps a whole new table in one assignment. */
 export class RoutingTable {
   private readonly byHost = new Map<string, ServiceRoute>();
+  /** `*.example.com` patterns by suffix (".example.com"). */
+  private readonly bySuffix = new Map<string, ServiceRoute>();
   private fallback: ServiceRoute | null = null;
   readonly services: ReadonlyMap<string, ServiceRoute>;
 
@@ -45,19 +47,29 @@ export class RoutingTable {
     for (const s of services.values()) {
       for (const h of s.hosts) {
         if (h === '*') this.fallback = s;
+        else if (h.startsWith('*.')) this.bySuffix.set(h.slice(1).toLowerCase(), s);
         else this.byHost.set(h.toLowerCase(), s);
       }
     }
   }
 
-  /** Host header (port stripped, case-insensitive) to service; `*` is the default. */
+  /**
+   * Host header (port stripped, case-insensitive) to service: an exact host,
+   * else the most specific `*.` pattern (any depth), else the `*` default.
+   */
   lookup(hostHeader: string | undefined): ServiceRoute | null {
     if (hostHeader) {
       const colon = hostHeader.lastIndexOf(':');
-      const host =
+      let host =
         colon > 0 && hostHeader.indexOf(']') < colon ? hostHeader.slice(0, colon) : hostHeader;
-      const hit = this.byHost.get(host) ?? this.byHost.get(host.toLowerCase());
+      const hit = this.byHost.get(host) ?? this.byHost.get((host = host.toLowerCase()));
       if (hit) return hit;
+      if (this.bySuffix.size) {
+        for (let dot = host.indexOf('.'); dot > 0; dot = host.indexOf('.', dot + 1)) {
+          const w = this.bySuffix.get(host.slice(dot));
+          if (w) return w;
+        }
+      }
     }
     return this.fallback;
   }
