@@ -79,7 +79,9 @@ export class Autoscaler {
   }
 
   status(service: string): AutoscaleStatus | null {
-    return this.states.get(service)?.status ?? null;
+    const s = this.states.get(service);
+    // `acting` is read now: the tick that starts a scale records its status before the scale.
+    return s?.status ? { ...s.status, acting: s.acting !== null } : null;
   }
 
   /** Resolves when no scale started by the autoscaler is running. */
