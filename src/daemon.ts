@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { LoadedConfig } from './config';
-import type { DeployEvent, ReleaseRecord } from './domain/types';
+import type { DeployEvent, ReleaseRecord, ServiceSpec } from './domain/types';
 import { ShipitError, usageError } from './domain/errors';
 import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
@@ -68,6 +68,8 @@ export class Daemon {
   private closing: Promise<void> | null = null;
   private unwatch: () => void = () => {};
   private reaper: RainbowReaper | null = null;
+  /** Discovery listeners bound so far (gateway:port). */
+  private readonly discovery = new Set<string>();
   scaler!: Scaler;
   autoscaler!: Autoscaler;
   /** Aggregated container logs: follows every managed container from startup. */
@@ -246,6 +248,7 @@ export class Daemon {
         }
       }, 1000);
       daemon.accessFlush.unref();
+      await daemon.ensureDiscovery(Object.values(cfg.services));
       const report = await reconcile({
         project,
         runtime,
@@ -298,6 +301,60 @@ export class Daemon {
     if (q.access) return new AccessLogReader(this.files.accessLog).lines(q, signal);
     if (!this.logCollector) throw usageError('log collection has not started yet');
     return this.logCollector.lines(q, signal);
+  }
+
+  /**
+   * Service discovery: containers reach linked services at the host side of
+   * the project network (their /etc/hosts maps each link to it), where the
+   * proxy listens on port 80 and on each linked service's own port.
+   */
+  async ensureDiscovery(specs: ServiceSpec[]): Promise<void> {
+    const linked = new Set(specs.flatMap((s) => s.links ?? []));
+    if (!linked.size) return;
+    const gateway = await this.runtime.networkGateway(this.cfg.project);
+    const ports = new Set([80]);
+    for (const name of linked) {
+      const port =
+        this.store.releasesWithStatus(['live'], name)[0]?.spec.port ??
+        this.cfg.services[name]?.port;
+      if (port) ports.add(port);
+    }
+    for (const port of ports) {
+      const key = `${gateway}:${port}`;
+      if (this.discovery.has(key)) continue;
+      this.discovery.add(key);
+      try {
+        const own = await this.proxy.listenInternal(gateway, port);
+        this.log.info({ address: key, own }, 'discovery listener ready');
+      } catch (e) {
+        this.discovery.delete(key);
+        this.log.warn(
+          { address: key, err: (e as Error).message },
+          'discovery listener failed: linked services are not reachable on this port',
+        );
+      }
+    }
+  }
+
+  /** A service's addresses: public hosts, the name its links use, and the live targets. */
+  endpoints(service: string): unknown {
+    const live = this.store.releasesWithStatus(['live'], service);
+    if (!live.length && !this.cfg.services[service])
+      throw usageError(`no service "${service}"`, 'see shipit status');
+    const spec = live[0]?.spec ?? this.cfg.services[service];
+    const weights = this.router.weights(service);
+    return {
+      service,
+      hosts: spec.hosts,
+      discovery: {
+        urls: [`http://${service}/`, `http://${service}:${spec.port}/`],
+        listeners: [...this.discovery],
+      },
+      targets: this.router
+        .targets(service)
+        .filter((t) => !t.draining)
+        .map((t) => ({ ...t, weight: weights[t.release] ?? 0 })),
+    };
   }
 
   markReady(): void {
@@ -408,8 +465,11 @@ function controlPlane(get: () => Daemon): ControlPlane {
     events: (service, release, limit) => ({
       events: get().store.listEvents(service, release, limit ?? 500),
     }),
-    deploy: (body, _service, sink: (e: DeployEvent) => void) =>
-      get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink),
+    deploy: async (body, _service, sink: (e: DeployEvent) => void) => {
+      if (!body.dryRun) await get().ensureDiscovery([body.spec]);
+      return get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink);
+    },
+    endpoints: (service) => get().endpoints(service),
     promote: (service, sink) => get().deployer.promote(service, sink),
     abort: (service, sink) => get().deployer.abort(service, sink),
     rollback: (service, body, sink) =>

@@ -300,6 +300,39 @@ function shutdown(signal) {
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 
+// CALL_URL: also call another service in a loop (a frontend calling its API by
+// name, for the discovery tests) over keep-alive, one stdout line per call:
+// "call ok <n> <body>" or "call failed <n> <status or error>".
+if (process.env.CALL_URL) {
+  const url = process.env.CALL_URL;
+  const every = 1000 * Number(process.env.CALL_INTERVAL || 0.1);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let n = 0;
+  const call = () => {
+    const i = ++n;
+    const done = (line) => {
+      console.log(line);
+      if (!shuttingDown) setTimeout(call, every);
+    };
+    const req = http.get(url, { agent, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () =>
+        done(
+          res.statusCode === 200
+            ? `call ok ${i} ${body.trim()}`
+            : `call failed ${i} ${res.statusCode} ${body.trim()}`,
+        ),
+      );
+      res.on('error', (e) => done(`call failed ${i} ${e.message}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => done(`call failed ${i} ${e.code || e.message}`));
+  };
+  call();
+}
+
 server.listen(PORT, () => {
   console.log(`node-web version=${VERSION} host=${HOST} listening on :${PORT}`);
 });

@@ -42,6 +42,8 @@ export interface ControlPlane {
   /** Log lines (container logs, or with q.access the proxy access log), oldest first; with q.follow the stream goes on until `signal` aborts. */
   logs(q: LogRequest, signal: AbortSignal): AsyncIterable<unknown>;
   audit(action: string, detail: Record<string, unknown>): void;
+  /** A service's public hosts, discovery names and live targets. */
+  endpoints(service: string): unknown;
   /** Prometheus text exposition. */
   metrics(): Promise<{ contentType: string; text: string }>;
   /** Live feed (stats each tick, deploy events, alert transitions) until the returned function is called. */
@@ -134,6 +136,8 @@ export class ApiServer {
       return this.eventStream(req, res, service);
     if (req.method === 'GET' && p === '/v1/events')
       return json(res, 200, this.plane.events(service, num('release'), num('limit')));
+    const ep = /^\/v1\/services\/([a-z0-9-]{1,32})\/endpoints$/.exec(p);
+    if (req.method === 'GET' && ep) return json(res, 200, this.plane.endpoints(ep[1]));
     const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort|scale)$/.exec(p);
     if (req.method === 'POST' && m) {
       const body = await readJson(req);

@@ -61,6 +61,7 @@ export const serviceSpecSchema = z.strictObject({
       .optional(),
   }),
   acceptance: z.strictObject({ header: z.string().min(1), cookie: z.string().min(1) }).optional(),
+  links: z.array(name).max(100).optional(),
   autoscale: z
     .strictObject({
       min: z.number().int().min(0).max(1000),

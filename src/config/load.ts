@@ -266,6 +266,7 @@ export function serviceSpecFromRaw(name: string, svc: ServiceConfig): ServiceSpe
     acceptance: { ...svc.acceptance },
   };
   if (svc.command) spec.command = [...svc.command];
+  if (svc.links.length) spec.links = [...svc.links];
   const a = svc.autoscale;
   if (a) {
     spec.autoscale = {

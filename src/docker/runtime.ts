@@ -114,6 +114,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   /** Networks this instance created or saw, so start() does not inspect them every time. */
   private readonly knownNetworks = new Set<string>();
+  private readonly gateways = new Map<string, string>();
   /** In-flight ensureNetwork calls, so concurrent starts create a network once. */
   private readonly ensuring = new Map<string, Promise<void>>();
 
@@ -164,6 +165,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async removeNetwork(project: string): Promise<void> {
     this.knownNetworks.delete(project);
+    this.gateways.delete(project);
     try {
       await this.docker.getNetwork(networkName(project)).remove();
     } catch (e) {
@@ -187,13 +189,14 @@ export class DockerRuntime implements ContainerRuntime {
     if (!this.knownNetworks.has(spec.project)) await this.ensureNetwork(spec.project);
 
     const name = containerName(spec);
+    const gateway = spec.links?.length ? await this.networkGateway(spec.project) : null;
     // A leftover with the same name (crashed daemon, interrupted deploy) is replaced.
     await this.removeQuietly(name);
     for (let attempt = 0; ; attempt++) {
       const retry = attempt < 3;
       let container: Docker.Container;
       try {
-        container = await this.docker.createContainer(this.createOptions(name, spec));
+        container = await this.docker.createContainer(this.createOptions(name, spec, gateway));
       } catch (e) {
         const status = statusOf(e);
         if (status === 409 && retry) {
@@ -231,12 +234,33 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async networkGateway(project: string): Promise<string> {
+    const known = this.gateways.get(project);
+    if (known) return known;
+    await this.ensureNetwork(project);
+    let info: { IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] } };
+    try {
+      info = await this.docker.getNetwork(networkName(project)).inspect();
+    } catch (e) {
+      throw this.translate(e);
+    }
+    const gw = info.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+    if (!gw) throw runtimeError(`network ${networkName(project)} has no gateway address`);
+    this.gateways.set(project, gw);
+    return gw;
+  }
+
   private async recreateNetwork(project: string): Promise<void> {
     this.knownNetworks.delete(project);
+    this.gateways.delete(project);
     await this.ensureNetwork(project);
   }
 
-  private createOptions(name: string, spec: ContainerSpec): Docker.ContainerCreateOptions {
+  private createOptions(
+    name: string,
+    spec: ContainerSpec,
+    gateway: string | null,
+  ): Docker.ContainerCreateOptions {
     const labels: Record<string, string> = {
       ...(spec.labels ?? {}),
       [LABEL.managed]: 'true',
@@ -250,6 +274,9 @@ export class DockerRuntime implements ContainerRuntime {
       RestartPolicy: { Name: 'no' },
       NetworkMode: networkName(spec.project),
     };
+    // Linked names point at the proxy on the host side of the network (see README: discovery).
+    if (gateway && spec.links?.length)
+      hostConfig.ExtraHosts = spec.links.map((l) => `${l}:${gateway}`);
     if (spec.memoryBytes !== undefined) hostConfig.Memory = spec.memoryBytes;
     if (spec.cpus !== undefined) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
     return {

@@ -99,6 +99,8 @@ export interface ServiceSpec {
   /** Requests with this header or cookie set to "next" reach the release in rollout. */
   acceptance?: { header: string; cookie: string };
   autoscale?: AutoscaleSpec;
+  /** Services this one's containers call by name (http://api/). */
+  links?: string[];
 }
 
 export interface AutoscaleSpec {

@@ -154,6 +154,7 @@ export class Executor {
               command: spec.command,
               memoryBytes: spec.resources?.memoryBytes,
               cpus: spec.resources?.cpus,
+              ...(spec.links?.length ? { links: [...spec.links] } : {}),
             }),
           ),
         );

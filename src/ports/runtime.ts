@@ -11,6 +11,12 @@ export interface ContainerSpec {
   command?: string[];
   memoryBytes?: number;
   cpus?: number;
+  /**
+   * Service names this container calls by name: each resolves (in the
+   * container's /etc/hosts) to the host side of the project network, where
+   * shipit's proxy listens for them.
+   */
+  links?: string[];
   /** Extra labels, on top of the io.shipit.* ones the runtime always sets. */
   labels?: Record<string, string>;
 }
@@ -83,6 +89,8 @@ export interface ContainerRuntime {
   /** Creates the project's bridge network `<project>_shipit` if missing. */
   ensureNetwork(project: string): Promise<void>;
   removeNetwork(project: string): Promise<void>;
+  /** The host's address on the project network (its gateway): where linked names point. */
+  networkGateway(project: string): Promise<string>;
   imageExists(image: string): Promise<boolean>;
   /** Creates and starts one container named `<project>-<service>-r<release>-<index>`, on the project network. */
   start(spec: ContainerSpec): Promise<ContainerInfo>;

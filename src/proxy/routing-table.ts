@@ -53,6 +53,14 @@ export class RoutingTable {
     }
   }
 
+  /** Discovery: a Host header that names a service (`api`, `api:8080`). */
+  byName(hostHeader: string | undefined): ServiceRoute | null {
+    if (!hostHeader) return null;
+    const colon = hostHeader.indexOf(':');
+    const name = (colon > 0 ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
+    return this.services.get(name) ?? null;
+  }
+
   /**
    * Host header (port stripped, case-insensitive) to service: an exact host,
    * else the most specific `*.` pattern (any depth), else the `*` default.

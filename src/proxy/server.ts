@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer } from 'http-proxy-3';
+import net from 'node:net';
 import type { Logger } from 'pino';
 import { pickRelease } from './picker';
 import type { ServiceRoute } from './routing-table';
@@ -65,6 +65,9 @@ export class ProxyServer {
   private readonly proxy;
   private readonly agent: http.Agent;
   private readonly coldWaiting = new Map<string, number>();
+  /** Local addresses where containers call linked services by name (the network gateways). */
+  private readonly internal = new Set<string>();
+  private readonly internalServers: net.Server[] = [];
 
   constructor(
     private readonly router: ProxyRouter,
@@ -120,7 +123,57 @@ export class ProxyServer {
     return { host: a.address, port: a.port };
   }
 
+  /**
+   * Also accepts connections on host:port for service discovery: there the
+   * Host header is a service name (`api`, `api:8080`), not a public host.
+   * Resolves false when the port is taken by the public listener on all
+   * addresses, which then serves those connections the same way.
+   */
+  async listenInternal(host: string, port: number): Promise<boolean> {
+    this.internal.add(host);
+    // Half-open like http.Server's own sockets: a client that shuts down its
+    // sending side after the request (nc, HTTP/1.0 tools) still gets the answer.
+    const srv = net.createServer({ allowHalfOpen: true }, (socket) =>
+      this.server.emit('connection', socket),
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(port, host, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      const pub = this.server.address() as net.AddressInfo | null;
+      const covered =
+        (e as NodeJS.ErrnoException).code === 'EADDRINUSE' &&
+        pub?.port === port &&
+        (pub.address === '0.0.0.0' || pub.address === '::');
+      if (covered) return false;
+      throw e;
+    }
+    this.internalServers.push(srv);
+    return true;
+  }
+
+  /** Internal addresses and ports the proxy listens on for discovery. */
+  internalAddresses(): string[] {
+    return this.internalServers.map((s) => {
+      const a = s.address() as net.AddressInfo;
+      return `${a.address}:${a.port}`;
+    });
+  }
+
+  private routeOf(req: http.IncomingMessage): ServiceRoute | null {
+    const table = this.router.table;
+    if (this.internal.size && this.internal.has(req.socket.localAddress ?? ''))
+      return table.byName(req.headers.host);
+    return table.lookup(req.headers.host);
+  }
+
   async close(): Promise<void> {
+    for (const s of this.internalServers) s.close();
     await new Promise<void>((r) => {
       this.server.close(() => r());
       this.server.closeIdleConnections();
@@ -130,7 +183,7 @@ export class ProxyServer {
 
   private handle(req: Req, res: http.ServerResponse): void {
     const started = performance.now();
-    const route = this.router.table.lookup(req.headers.host);
+    const route = this.routeOf(req);
     if (!route) return void send(res, 404, 'no service for this host', req.headers.host);
     const len = req.headers['content-length'];
     if (len !== undefined && Number(len) > this.opts.maxBodyBytes) {
@@ -178,7 +231,7 @@ export class ProxyServer {
       .then(
         () => {
           if (res.destroyed) return; // the client gave up while waiting
-          const fresh = this.router.table.lookup(req.headers.host);
+          const fresh = this.routeOf(req);
           const target = fresh ? this.chooseTarget(req, res, fresh) : null;
           if (!fresh || !target) return refuse('no healthy container after the cold start');
           this.forward(req, res, fresh, target, started, req.headers['content-length']);
@@ -192,6 +245,11 @@ export class ProxyServer {
           );
         },
       )
+      .catch((e: Error) => {
+        // Forwarding the held request threw: answer it rather than leave an unhandled rejection.
+        this.opts.log.error({ service: name, err: e.message }, 'held request failed');
+        refuse(`held request failed: ${e.message}`);
+      })
       .finally(() => {
         clearTimeout(timer);
         this.coldWaiting.set(name, (this.coldWaiting.get(name) ?? 1) - 1);
@@ -360,7 +418,7 @@ export class ProxyServer {
 
   private upgrade(req: Req, socket: net.Socket, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const route = this.router.table.lookup(req.headers.host);
+    const route = this.routeOf(req);
     const fakeRes = new http.ServerResponse(req); // collects a sticky cookie we cannot set on an upgrade
     const target = route ? this.chooseTarget(req, fakeRes, route) : null;
     if (!route || !target) {

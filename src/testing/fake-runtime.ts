@@ -179,6 +179,11 @@ export class FakeRuntime implements ContainerRuntime {
     this.networks.delete(project);
   }
 
+  async networkGateway(project: string): Promise<string> {
+    this.networks.add(project);
+    return '10.99.0.1';
+  }
+
   async imageExists(image: string): Promise<boolean> {
     this.record('imageExists', image);
     return this.hasImage(image);
