@@ -30,6 +30,7 @@ import { Observability } from './observe/observability';
 import { rulesFrom } from './observe/alerts';
 import { Scaler } from './scale/scaler';
 import { Autoscaler } from './scale/autoscaler';
+import { PreviewManager } from './engine/previews';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -72,6 +73,7 @@ export class Daemon {
   private readonly discovery = new Set<string>();
   scaler!: Scaler;
   autoscaler!: Autoscaler;
+  previews!: PreviewManager;
   /** Aggregated container logs: follows every managed container from startup. */
   logCollector: LogCollector | null = null;
   private accessFlush: NodeJS.Timeout | null = null;
@@ -217,6 +219,19 @@ export class Daemon {
     );
     daemon.scaler = scaler;
     daemon.autoscaler = autoscaler;
+    daemon.previews = new PreviewManager({
+      project,
+      store,
+      previews: store.previews,
+      deployer,
+      runtime,
+      router,
+      routes,
+      locks,
+      clock,
+      log: log.child({ part: 'preview' }),
+      services: () => Object.keys(cfg.services),
+    });
     try {
       await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
@@ -274,6 +289,7 @@ export class Daemon {
       daemon.reaper.start();
       observe.start();
       autoscaler.start();
+      daemon.previews.start();
       fs.writeFileSync(files.pid, `${process.pid}\n`);
     } catch (e) {
       await daemon.shutdown(false);
@@ -372,6 +388,7 @@ export class Daemon {
     this.reaper?.stop();
     this.observe.stop();
     this.autoscaler.stop();
+    this.previews.stop();
     this.retirer.stop();
     this.monitor.stop();
     await this.api.close().catch(() => {});
@@ -470,6 +487,12 @@ function controlPlane(get: () => Daemon): ControlPlane {
       return get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink);
     },
     endpoints: (service) => get().endpoints(service),
+    previewUp: async (body, sink) => {
+      await get().ensureDiscovery([body.spec]);
+      return get().previews.up(body, sink);
+    },
+    previewDown: (name) => get().previews.down(name),
+    previews: () => ({ previews: get().previews.list() }),
     promote: (service, sink) => get().deployer.promote(service, sink),
     abort: (service, sink) => get().deployer.abort(service, sink),
     rollback: (service, body, sink) =>

@@ -11,6 +11,7 @@ import { Dashboard, refuseCsrf } from './ui';
 import {
   deployBodySchema,
   parseBody,
+  previewBodySchema,
   rollbackBodySchema,
   scaleBodySchema,
   shutdownBodySchema,
@@ -42,6 +43,12 @@ export interface ControlPlane {
   /** Log lines (container logs, or with q.access the proxy access log), oldest first; with q.follow the stream goes on until `signal` aborts. */
   logs(q: LogRequest, signal: AbortSignal): AsyncIterable<unknown>;
   audit(action: string, detail: Record<string, unknown>): void;
+  previewUp(
+    body: ReturnType<typeof previewBodySchema.parse>,
+    sink: (e: DeployEvent) => void,
+  ): Promise<unknown>;
+  previewDown(name: string): Promise<unknown>;
+  previews(): unknown;
   /** A service's public hosts, discovery names and live targets. */
   endpoints(service: string): unknown;
   /** Prometheus text exposition. */
@@ -136,6 +143,19 @@ export class ApiServer {
       return this.eventStream(req, res, service);
     if (req.method === 'GET' && p === '/v1/events')
       return json(res, 200, this.plane.events(service, num('release'), num('limit')));
+    if (req.method === 'GET' && p === '/v1/previews') return json(res, 200, this.plane.previews());
+    if (req.method === 'POST' && p === '/v1/previews') {
+      const body = await readJson(req);
+      const b = parseBody(previewBodySchema, body);
+      this.plane.audit('preview-up', { name: b.name, service: b.service, image: b.image });
+      return this.stream(res, (sink) => this.plane.previewUp(b, sink));
+    }
+    const pv = /^\/v1\/previews\/([^/]{1,64})$/.exec(p);
+    if (req.method === 'DELETE' && pv) {
+      const name = decodeURIComponent(pv[1]);
+      this.plane.audit('preview-down', { name });
+      return json(res, 200, { preview: await this.plane.previewDown(name) });
+    }
     const ep = /^\/v1\/services\/([a-z0-9-]{1,32})\/endpoints$/.exec(p);
     if (req.method === 'GET' && ep) return json(res, 200, this.plane.endpoints(ep[1]));
     const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort|scale)$/.exec(p);

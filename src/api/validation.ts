@@ -62,6 +62,7 @@ export const serviceSpecSchema = z.strictObject({
   }),
   acceptance: z.strictObject({ header: z.string().min(1), cookie: z.string().min(1) }).optional(),
   links: z.array(name).max(100).optional(),
+  labels: z.record(z.string().regex(/^[a-z0-9.-]{1,128}$/), z.string().max(512)).optional(),
   autoscale: z
     .strictObject({
       min: z.number().int().min(0).max(1000),
@@ -84,6 +85,16 @@ export const serviceSpecSchema = z.strictObject({
     })
     .optional(),
 }) satisfies z.ZodType<ServiceSpec>;
+
+export const previewBodySchema = z.strictObject({
+  // the name's own rules are checked by the preview manager, with a how-to-fix hint
+  name: z.string().min(1).max(64),
+  service: name,
+  image: z.string().min(1).max(512),
+  ttlMs: z.number().int().positive().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  spec: serviceSpecSchema,
+});
 
 export const scaleBodySchema = z.strictObject({
   replicas: z.number().int().min(0).max(1000),

@@ -12,6 +12,7 @@ import * as status from './status';
 import * as history from './history';
 import * as logs from './logs';
 import * as scale from './scale';
+import * as preview from './preview';
 
 /** Runs the CLI and returns the exit code (SPEC §3); the only place errors become codes. */
 export async function main(argv: string[]): Promise<number> {
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     status,
     history,
     logs,
+    preview,
   ];
   for (const c of commands) y = c.register(y);
   y = y

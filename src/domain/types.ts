@@ -101,6 +101,8 @@ export interface ServiceSpec {
   autoscale?: AutoscaleSpec;
   /** Services this one's containers call by name (http://api/). */
   links?: string[];
+  /** Extra container labels (previews mark theirs). */
+  labels?: Record<string, string>;
 }
 
 export interface AutoscaleSpec {

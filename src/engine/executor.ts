@@ -155,6 +155,7 @@ export class Executor {
               memoryBytes: spec.resources?.memoryBytes,
               cpus: spec.resources?.cpus,
               ...(spec.links?.length ? { links: [...spec.links] } : {}),
+              ...(spec.labels ? { labels: { ...spec.labels } } : {}),
             }),
           ),
         );

@@ -52,6 +52,13 @@ export class Routes {
     this.rewatch();
   }
 
+  /** Takes a service out of routing and health watching altogether. */
+  remove(service: string): void {
+    this.router.removeService(service);
+    this.services.delete(service);
+    this.rewatch();
+  }
+
   get(service: string): RoutedRelease[] {
     return this.services.get(service) ?? [];
   }

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../ports/clock';
 import type { StateStore } from '../ports/store';
 import { ShipitError } from '../domain/errors';
 import { LOGS_MIGRATION, SqliteLogStore } from './sqlite-logs';
+import { PREVIEWS_MIGRATION, SqlitePreviewStore } from './sqlite-previews';
 import type {
   DeployEvent,
   ReleaseRecord,
@@ -67,6 +68,8 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 2: aggregated container logs (see sqlite-logs.ts)
   LOGS_MIGRATION,
+  // 3: preview environments (see sqlite-previews.ts)
+  PREVIEWS_MIGRATION,
 ];
 
 export const DEFAULT_RELEASE_LIMIT = 100;
@@ -168,6 +171,8 @@ export class SqliteStore implements StateStore {
   private readonly clock: Clock;
   /** Aggregated container logs, in the same database. */
   readonly logs: SqliteLogStore;
+  /** Preview environments, in the same database. */
+  readonly previews: SqlitePreviewStore;
 
   private readonly stNextNumber: Statement<[string], { n: number }>;
   private readonly stInsertRelease: Statement<[ReleaseRow]>;
@@ -193,6 +198,7 @@ export class SqliteStore implements StateStore {
     this.clock = clock;
     migrate(db);
     this.logs = new SqliteLogStore(db);
+    this.previews = new SqlitePreviewStore(db);
 
     const releaseCols =
       'service, number, image, strategy, spec, status, replicas, started_at, finished_at, result, reason, demoted_at';
