@@ -98,15 +98,8 @@ export async function call<T = unknown>(
   return JSON.parse(await readAll(res)) as T;
 }
 
-/** Reads an NDJSON stream: every event line to onEvent, then the final `result` (or throws its `error`). */
-export async function stream<T = unknown>(
-  ep: Endpoint,
-  path: string,
-  body: unknown,
-  onEvent: (e: Record<string, unknown>) => boolean | void,
-): Promise<T | undefined> {
-  const res = await send(ep, 'POST', path, body);
-  if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+/** The objects of an NDJSON response, one per line; an `error` line is thrown as its ShipitError. */
+async function* ndjson(res: AsyncIterable<unknown>): AsyncGenerator<Record<string, unknown>> {
   let buf = '';
   for await (const chunk of res) {
     buf += (chunk as Buffer).toString('utf8');
@@ -116,12 +109,26 @@ export async function stream<T = unknown>(
       buf = buf.slice(nl + 1);
       if (!line) continue;
       const msg = JSON.parse(line) as Record<string, unknown>;
-      if (msg.type === 'result') return msg.result as T;
       if (msg.type === 'error') throw fromJSON(msg, Number(msg.status) || 500);
-      if (onEvent(msg) === false) {
-        res.destroy();
-        return undefined;
-      }
+      yield msg;
+    }
+  }
+}
+
+/** Reads an NDJSON stream: every event line to onEvent, then the final `result` (or throws its `error`). */
+export async function stream<T = unknown>(
+  ep: Endpoint,
+  path: string,
+  body: unknown,
+  onEvent: (e: Record<string, unknown>) => boolean | void,
+): Promise<T | undefined> {
+  const res = await send(ep, 'POST', path, body);
+  if ((res.statusCode ?? 500) >= 400) throw await errorOf(res);
+  for await (const msg of ndjson(res)) {
+    if (msg.type === 'result') return msg.result as T;
+    if (onEvent(msg) === false) {
+      res.destroy();
+      return undefined;
     }
   }
   throw unreachable(
@@ -145,20 +152,8 @@ export async function follow(
   const abort = () => res.destroy();
   if (signal?.aborted) abort();
   signal?.addEventListener('abort', abort, { once: true });
-  let buf = '';
   try {
-    for await (const chunk of res) {
-      buf += (chunk as Buffer).toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        const msg = JSON.parse(line) as Record<string, unknown>;
-        if (msg.type === 'error') throw fromJSON(msg, Number(msg.status) || 500);
-        onLine(msg);
-      }
-    }
+    for await (const msg of ndjson(res)) onLine(msg);
   } catch (e) {
     if (signal?.aborted) return 'aborted';
     if (e instanceof ShipitError) throw e;

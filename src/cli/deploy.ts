@@ -17,16 +17,23 @@ interface DeployArgs extends GlobalArgs {
   dryRun?: boolean;
 }
 
+/** `--env K=V` flags as a mapping; a pair without `=` is a usage error. */
+export function parseEnv(pairs: string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of pairs) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw usageError(`--env ${kv}: expected KEY=VALUE`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return env;
+}
+
 /** The service's settings as shipit.yml says now, with the command's flags on top. */
 export function specFromArgs(base: ServiceSpec, a: DeployArgs): ServiceSpec {
   const spec: ServiceSpec = structuredClone(base);
   if (a.image) spec.image = a.image;
   if (a.strategy) spec.deploy.strategy = a.strategy as ServiceSpec['deploy']['strategy'];
-  for (const kv of a.env ?? []) {
-    const eq = kv.indexOf('=');
-    if (eq < 1) throw usageError(`--env ${kv}: expected KEY=VALUE`);
-    spec.env[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
+  Object.assign(spec.env, parseEnv(a.env));
   if (a.timeout) {
     try {
       spec.deploy.deployTimeoutMs = parseDuration(a.timeout);

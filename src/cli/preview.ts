@@ -5,7 +5,7 @@ import { pickService } from '../config/load';
 import { call, stream } from './client';
 import { config, endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut, table } from './render';
-import { printEvent } from './deploy';
+import { parseEnv, printEvent } from './deploy';
 
 interface Preview {
   name: string;
@@ -13,16 +13,6 @@ interface Preview {
   image: string;
   url: string;
   expiresAt: number;
-}
-
-function parseEnv(pairs: string[] = []): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const kv of pairs) {
-    const eq = kv.indexOf('=');
-    if (eq < 1) throw usageError(`--env ${kv}: expected KEY=VALUE`);
-    env[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return env;
 }
 
 const expiresIn = (at: number) =>
