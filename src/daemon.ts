@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { LoadedConfig } from './config';
-import type { DeployEvent, ReleaseRecord, ServiceSpec } from './domain/types';
+import type { ServiceSpec } from './domain/types';
 import { ShipitError, usageError } from './domain/errors';
 import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
@@ -21,7 +21,8 @@ import { Deployer } from './engine/deployer';
 import { RolloutGates } from './engine/gates';
 import { RainbowReaper } from './engine/rainbow-reaper';
 import { reconcile } from './engine/reconcile';
-import { ApiServer, type ControlPlane } from './api/server';
+import { ApiServer } from './api/server';
+import { brief, controlPlane } from './control-plane';
 import { ensureToken } from './api/auth';
 import { LogCollector } from './observe/logs';
 import { AccessLogReader } from './observe/logs-access';
@@ -31,6 +32,7 @@ import { rulesFrom } from './observe/alerts';
 import { Scaler } from './scale/scaler';
 import { Autoscaler } from './scale/autoscaler';
 import { PreviewManager } from './engine/previews';
+import { Discovery } from './engine/discovery';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -69,8 +71,7 @@ export class Daemon {
   private closing: Promise<void> | null = null;
   private unwatch: () => void = () => {};
   private reaper: RainbowReaper | null = null;
-  /** Discovery listeners bound so far (gateway:port). */
-  private readonly discovery = new Set<string>();
+  discovery!: Discovery;
   scaler!: Scaler;
   autoscaler!: Autoscaler;
   previews!: PreviewManager;
@@ -219,6 +220,15 @@ export class Daemon {
     );
     daemon.scaler = scaler;
     daemon.autoscaler = autoscaler;
+    daemon.discovery = new Discovery({
+      project,
+      runtime,
+      store,
+      router,
+      proxy,
+      services: cfg.services,
+      log: log.child({ part: 'discovery' }),
+    });
     daemon.previews = new PreviewManager({
       project,
       store,
@@ -319,58 +329,12 @@ export class Daemon {
     return this.logCollector.lines(q, signal);
   }
 
-  /**
-   * Service discovery: containers reach linked services at the host side of
-   * the project network (their /etc/hosts maps each link to it), where the
-   * proxy listens on port 80 and on each linked service's own port.
-   */
-  async ensureDiscovery(specs: ServiceSpec[]): Promise<void> {
-    const linked = new Set(specs.flatMap((s) => s.links ?? []));
-    if (!linked.size) return;
-    const gateway = await this.runtime.networkGateway(this.cfg.project);
-    const ports = new Set([80]);
-    for (const name of linked) {
-      const port =
-        this.store.releasesWithStatus(['live'], name)[0]?.spec.port ??
-        this.cfg.services[name]?.port;
-      if (port) ports.add(port);
-    }
-    for (const port of ports) {
-      const key = `${gateway}:${port}`;
-      if (this.discovery.has(key)) continue;
-      this.discovery.add(key);
-      try {
-        const own = await this.proxy.listenInternal(gateway, port);
-        this.log.info({ address: key, own }, 'discovery listener ready');
-      } catch (e) {
-        this.discovery.delete(key);
-        this.log.warn(
-          { address: key, err: (e as Error).message },
-          'discovery listener failed: linked services are not reachable on this port',
-        );
-      }
-    }
+  ensureDiscovery(specs: ServiceSpec[]): Promise<void> {
+    return this.discovery.ensure(specs);
   }
 
-  /** A service's addresses: public hosts, the name its links use, and the live targets. */
   endpoints(service: string): unknown {
-    const live = this.store.releasesWithStatus(['live'], service);
-    if (!live.length && !this.cfg.services[service])
-      throw usageError(`no service "${service}"`, 'see shipit status');
-    const spec = live[0]?.spec ?? this.cfg.services[service];
-    const weights = this.router.weights(service);
-    return {
-      service,
-      hosts: spec.hosts,
-      discovery: {
-        urls: [`http://${service}/`, `http://${service}:${spec.port}/`],
-        listeners: [...this.discovery],
-      },
-      targets: this.router
-        .targets(service)
-        .filter((t) => !t.draining)
-        .map((t) => ({ ...t, weight: weights[t.release] ?? 0 })),
-    };
+    return this.discovery.endpoints(service);
   }
 
   markReady(): void {
@@ -457,58 +421,6 @@ export class Daemon {
       alerts: this.observe.alerts.statuses().filter((a) => !service || a.service === service),
     };
   }
-}
-
-function brief(r: ReleaseRecord) {
-  return {
-    number: r.number,
-    image: r.image,
-    strategy: r.strategy,
-    status: r.status,
-    result: r.result,
-    reason: r.reason,
-    replicas: r.replicas,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-  };
-}
-
-function controlPlane(get: () => Daemon): ControlPlane {
-  return {
-    status: (service) => get().status(service),
-    releases: (service, limit) => ({
-      releases: get().store.listReleases(service, limit).map(brief),
-    }),
-    events: (service, release, limit) => ({
-      events: get().store.listEvents(service, release, limit ?? 500),
-    }),
-    deploy: async (body, _service, sink: (e: DeployEvent) => void) => {
-      if (!body.dryRun) await get().ensureDiscovery([body.spec]);
-      return get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink);
-    },
-    endpoints: (service) => get().endpoints(service),
-    previewUp: async (body, sink) => {
-      await get().ensureDiscovery([body.spec]);
-      return get().previews.up(body, sink);
-    },
-    previewDown: (name) => get().previews.down(name),
-    previews: () => ({ previews: get().previews.list() }),
-    promote: (service, sink) => get().deployer.promote(service, sink),
-    abort: (service, sink) => get().deployer.abort(service, sink),
-    rollback: (service, body, sink) =>
-      get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
-    shutdown: (remove) => get().shutdown(remove),
-    audit: (action, detail) => get().store.audit('api', action, detail),
-    logs: (q, signal) => get().logLines(q, signal),
-    metrics: async () => {
-      const m = get().observe.metrics;
-      return { contentType: m.contentType, text: await m.text() };
-    },
-    subscribe: (fn) => get().observe.subscribe(fn),
-    scale: (service, body, sink) =>
-      get().scaler.scale(service, body.replicas, { source: 'api' }, sink),
-    live: () => get().observe.live(),
-  };
 }
 
 function assertNotRunning(pidFile: string): void {
