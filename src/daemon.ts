@@ -33,6 +33,7 @@ import { Scaler } from './scale/scaler';
 import { Autoscaler } from './scale/autoscaler';
 import { PreviewManager } from './engine/previews';
 import { Discovery } from './engine/discovery';
+import { Healer } from './scale/healer';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -72,6 +73,7 @@ export class Daemon {
   private unwatch: () => void = () => {};
   private reaper: RainbowReaper | null = null;
   discovery!: Discovery;
+  healer!: Healer;
   scaler!: Scaler;
   autoscaler!: Autoscaler;
   previews!: PreviewManager;
@@ -220,6 +222,15 @@ export class Daemon {
     );
     daemon.scaler = scaler;
     daemon.autoscaler = autoscaler;
+    daemon.healer = new Healer({
+      project,
+      runtime,
+      store,
+      locks,
+      scaler,
+      clock,
+      log: log.child({ part: 'heal' }),
+    });
     daemon.discovery = new Discovery({
       project,
       runtime,
@@ -254,6 +265,7 @@ export class Daemon {
           { service: e.service, release: e.release, container: e.id.slice(0, 12), event: e.action },
           'container died',
         );
+        daemon?.healer.died(e.service, e.release, e.id);
       });
       daemon.logCollector = new LogCollector({
         project,
@@ -353,6 +365,7 @@ export class Daemon {
     this.observe.stop();
     this.autoscaler.stop();
     this.previews.stop();
+    this.healer.stop();
     this.retirer.stop();
     this.monitor.stop();
     await this.api.close().catch(() => {});
