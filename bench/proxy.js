@@ -1,0 +1,364 @@
+'use strict';
+// Proxy figures: the same tiny upstream reached directly, through nginx and
+// through the shipit proxy; max throughput with p50/p99 (wrk, closed loop), and
+// the p99 at a fixed rate (bench/fixed-rate.js, open loop). The load generator,
+// the upstream, nginx and the shipit proxy are separate processes; on 2+ cores
+// the load generator runs on CPU 0 and the server under test on CPU 1 (README).
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { ROOT, freePort, sleep } = require('./lib');
+
+const SECONDS = Number(process.env.BENCH_PROXY_SECONDS || 8);
+const WARMUP_S = Number(process.env.BENCH_PROXY_WARMUP || 2);
+const CONNECTIONS = Number(process.env.BENCH_PROXY_CONNECTIONS || 50);
+const RATE = Number(process.env.BENCH_PROXY_RATE || 2000);
+/** Directory for `node --cpu-prof` of the shipit proxy (access-log variant); unset: no profile. */
+const CPU_PROF = process.env.BENCH_PROXY_CPU_PROF || '';
+const PIN = os.cpus().length >= 2 && process.env.BENCH_PIN !== '0';
+const LOAD_CPU = '0';
+const SUT_CPU = '1';
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** Every child still running, so that a failure or an exit never leaves one behind. */
+const live = new Set();
+function killAll() {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAll);
+
+function pinned(cpu, cmd, args) {
+  return PIN ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
+}
+
+function setAffinity(pid, cpu) {
+  if (PIN) spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+}
+
+function nginxBin() {
+  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx']) if (fs.existsSync(p)) return p;
+  return 'nginx';
+}
+
+/** Spawns a child; resolves with it once it exits (rejects on a spawn error). */
+function track(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  live.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  child.exited = new Promise((resolve, reject) => {
+    child.once('error', (e) => {
+      live.delete(child);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal, stderr });
+    });
+  });
+  child.exited.catch(() => {});
+  child.stderrText = () => stderr;
+  return child;
+}
+
+async function stop(child, signal = 'SIGTERM', ms = 5000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  const t = sleep(ms).then(() => 'timeout');
+  if ((await Promise.race([child.exited.catch(() => null), t])) === 'timeout') {
+    child.kill('SIGKILL');
+    await child.exited.catch(() => null);
+  }
+}
+
+/** A node child that prints {"port": N} on its first stdout line. */
+async function startNodeChild(cpu, script, args, nodeFlags = []) {
+  const [cmd, argv] = pinned(cpu, process.execPath, [...nodeFlags, script, ...args]);
+  const child = track(cmd, argv);
+  const port = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(out.slice(0, nl)).port);
+    });
+    child.exited.then(({ code, stderr }) => {
+      clearTimeout(timer);
+      reject(new Error(`${path.basename(script)} exited (${code}): ${stderr}`));
+    }, reject);
+  });
+  return { child, port, pids: () => [child.pid] };
+}
+
+function nginxConf(dir, port, upstreamPort) {
+  const root = process.getuid?.() === 0;
+  return `${root ? 'user www-data;\n' : ''}worker_processes 1;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream bench_upstream {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}
+
+function get(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' }, () =>
+      // write, not end: nginx takes a half-closed client for one that left (499)
+      s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+    );
+    let out = '';
+    s.on('data', (d) => (out += d));
+    s.on('close', () => resolve(out.slice(9, 12)));
+    s.on('error', () => resolve(''));
+  });
+}
+
+async function startNginx(tmp, upstreamPort) {
+  const dir = fs.mkdtempSync(path.join(tmp, 'nginx-'));
+  fs.chmodSync(dir, 0o755); // the worker (www-data) creates its temp paths here
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConf(dir, port, upstreamPort));
+  const [cmd, argv] = pinned(SUT_CPU, nginxBin(), [
+    '-p',
+    dir,
+    '-e',
+    path.join(dir, 'error.log'),
+    '-c',
+    path.join(dir, 'nginx.conf'),
+  ]);
+  const child = track(cmd, argv);
+  const deadline = Date.now() + 10_000;
+  while ((await get(port)) !== '200') {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop(child);
+      let log = '';
+      try {
+        log = fs.readFileSync(path.join(dir, 'error.log'), 'utf8');
+      } catch {
+        // no log written
+      }
+      throw new Error(`nginx did not start: ${child.stderrText()} ${log}`);
+    }
+    await sleep(50);
+  }
+  // master and worker(s): the CPU figure counts them all
+  const pids = () => {
+    let kids = [];
+    try {
+      kids = fs
+        .readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      // gone
+    }
+    return [child.pid, ...kids];
+  };
+  // SIGQUIT would wait for wrk's keep-alive connections; SIGTERM is nginx's fast shutdown.
+  return { child, port, pids };
+}
+
+function cpuTicks(pids) {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+    } catch {
+      // exited
+    }
+  }
+  return sum;
+}
+
+function parseDuration(s) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2]];
+}
+
+/** wrk, closed loop, for `seconds`; resolves with req/s, latency quantiles (ms), errors. */
+async function wrk(port, seconds, cpuOf = []) {
+  const [cmd, argv] = pinned(LOAD_CPU, 'wrk', [
+    '-t1',
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    '--latency',
+    `http://127.0.0.1:${port}/`,
+  ]);
+  const child = track(cmd, argv);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const before = cpuOf.map((pids) => cpuTicks(pids()));
+  const t0 = Date.now();
+  const wrkPid = child.pid;
+  let wrkTicks = 0;
+  // wrk's own CPU, sampled just before it exits (its /proc entry goes with it)
+  const sampler = setInterval(() => (wrkTicks = cpuTicks([wrkPid]) || wrkTicks), 200);
+  const { code, stderr } = await child.exited.finally(() => clearInterval(sampler));
+  const wall = (Date.now() - t0) / 1000;
+  const after = cpuOf.map((pids) => cpuTicks(pids()));
+  if (code !== 0) throw new Error(`wrk exited ${code}: ${stderr}`);
+  const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(out)?.[1]);
+  const lat = (p) => parseDuration(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s*(\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  if (!rps) throw new Error(`wrk printed no figure:\n${out}\n${stderr}`);
+  const share = (t) => t / CLK_TCK / wall; // of one core
+  return {
+    rps,
+    p50: lat(50),
+    p99: lat(99),
+    errors,
+    cpu: [...after.map((a, i) => share(a - before[i])), share(wrkTicks)],
+  };
+}
+
+async function fixedRate(port) {
+  const [cmd, argv] = pinned(LOAD_CPU, process.execPath, [
+    path.join(__dirname, 'fixed-rate.js'),
+    String(port),
+    String(RATE),
+    String(SECONDS),
+    String(CONNECTIONS),
+  ]);
+  const child = track(cmd, argv);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const { code, stderr } = await child.exited;
+  if (code !== 0) throw new Error(`fixed-rate exited ${code}: ${stderr}`);
+  return JSON.parse(out);
+}
+
+function ensureTools() {
+  const r = spawnSync('bash', [path.join(__dirname, 'nginx-bootstrap.sh')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error('bench/nginx-bootstrap.sh failed');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'proxy', 'server.js')))
+    throw new Error('no dist/: run `npm run build` first');
+}
+
+const f0 = (x) => Math.round(x).toLocaleString('en-US');
+const f2 = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+
+async function run() {
+  ensureTools();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shipit-bench-proxy-'));
+  const servers = [];
+  let upstream;
+  const results = {};
+  try {
+    upstream = await startNodeChild(SUT_CPU, path.join(__dirname, 'upstream.js'), []);
+    const shipit = (accessLog, prof) => () =>
+      startNodeChild(
+        SUT_CPU,
+        path.join(__dirname, 'shipit-proxy.js'),
+        [String(upstream.port), ...(accessLog ? [path.join(tmp, 'access.log')] : [])],
+        prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [],
+      );
+    const targets = [
+      // direct: the upstream is the server under test (CPU 1)
+      { key: 'direct', start: async () => ({ port: upstream.port, pids: () => [] }) },
+      // proxied: the proxy gets CPU 1; the upstream shares CPU 0 with the load generator
+      { key: 'nginx', start: () => startNginx(tmp, upstream.port) },
+      { key: 'shipit', start: shipit(true, CPU_PROF) },
+      { key: 'shipitNoLog', start: shipit(false) },
+    ];
+    for (const t of targets) {
+      process.stderr.write(`bench: proxy: ${t.key}...\n`);
+      setAffinity(upstream.child.pid, t.key === 'direct' ? SUT_CPU : LOAD_CPU);
+      const server = await t.start();
+      if (server.child) servers.push(server.child);
+      try {
+        await wrk(server.port, WARMUP_S);
+        const max = await wrk(server.port, SECONDS, [server.pids, upstream.pids]);
+        const fixed = await fixedRate(server.port);
+        results[t.key] = { max, fixed };
+      } finally {
+        await stop(server.child);
+      }
+    }
+  } finally {
+    for (const c of servers) await stop(c, 'SIGKILL');
+    await stop(upstream?.child);
+    killAll();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const { direct: d, nginx: n, shipit: s, shipitNoLog: q } = results;
+  const four = (f) => [d, n, s, q].map(f).join(' / ');
+  const errors = [d, n, s, q].reduce(
+    (sum, r) => sum + r.max.errors + r.fixed.failed + r.fixed.unanswered,
+    0,
+  );
+  const cpu = (r) => r.max.cpu.map((c) => `${Math.round(100 * c)}%`).join(' / ');
+  // Requests per CPU-second of the proxy process(es): the proxy's cost whatever
+  // the bottleneck was (the machine's other core, another tenant...).
+  const perCpu = (r) => r.max.rps / r.max.cpu[0];
+  const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
+  return [
+    [
+      `throughput direct / nginx / shipit / shipit without access log (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
+      `${four((r) => f0(r.max.rps))} req/s`,
+    ],
+    ['p50 at max throughput, same order', `${four((r) => f2(r.max.p50))} ms`],
+    ['p99 at max throughput, same order', `${four((r) => f2(r.max.p99))} ms`],
+    ['throughput shipit / nginx (goal ≥ 0.8×)', ratio(s.max.rps, n.max.rps)],
+    ['throughput shipit / direct', ratio(s.max.rps, d.max.rps)],
+    ['throughput shipit without access log / nginx', ratio(q.max.rps, n.max.rps)],
+    [
+      `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
+      `${four((r) => f2(r.fixed.p99))} ms`,
+    ],
+    [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${four((r) => f2(r.fixed.p50))} ms`],
+    [`p99 at ${f0(RATE)} req/s shipit / nginx (goal ≤ 1.5×)`, ratio(s.fixed.p99, n.fixed.p99)],
+    ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
+    ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
+    [
+      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log',
+      [n, s, q].map((r) => f0(perCpu(r))).join(' / '),
+    ],
+    ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
+    ['failed requests, all proxy runs', String(errors)],
+  ];
+}
+
+module.exports = { name: 'proxy', run };

@@ -1,0 +1,65 @@
+'use strict';
+// The shipit proxy alone, as the bench's server under test: a ProxyRouter with
+// one service (every host) of one release with one target, the tiny upstream,
+// and a ProxyServer from dist/ in front, in a child process of its own.
+//   node bench/shipit-proxy.js UPSTREAM_PORT [ACCESS_LOG_FILE]
+// Prints {"port": N} on stdout once listening; SIGTERM closes it and exits
+// normally (so that `node --cpu-prof` writes its profile).
+const path = require('node:path');
+const pino = require('pino');
+
+const dist = path.resolve(__dirname, '..', 'dist');
+const { ProxyRouter } = require(path.join(dist, 'proxy', 'router.js'));
+const { ProxyServer } = require(path.join(dist, 'proxy', 'server.js'));
+
+const upstreamPort = Number(process.argv[2]);
+const accessLogFile = process.argv[3];
+
+// As the daemon does it (src/daemon.ts): asynchronous, buffered access log.
+const accessDest = accessLogFile
+  ? pino.destination({ dest: accessLogFile, sync: false, minLength: 4096 })
+  : null;
+const accessLog = accessDest ? pino({ base: null }, accessDest) : null;
+
+const router = new ProxyRouter();
+router.setService(
+  'web',
+  ['*'],
+  [
+    {
+      number: 1,
+      weight: 100,
+      targets: [{ id: 'up-1', name: 'bench-upstream-1', host: '127.0.0.1', port: upstreamPort }],
+    },
+  ],
+);
+const proxy = new ProxyServer(router, {
+  upstreamTimeoutMs: 30_000,
+  maxBodyBytes: 10 * 1024 * 1024,
+  accessLog,
+  log: pino({ level: 'silent' }),
+});
+
+proxy.listen(0, '127.0.0.1').then(
+  () => process.stdout.write(`${JSON.stringify({ port: proxy.address().port })}\n`),
+  (e) => {
+    console.error(`shipit-proxy: ${e.message}`);
+    process.exit(1);
+  },
+);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(0), 3000).unref();
+  await proxy.close().catch(() => {});
+  try {
+    accessDest?.flushSync();
+  } catch {
+    // a write still in flight: the log is not what is measured
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
