@@ -152,7 +152,12 @@ export class ApiServer {
     }
     const pv = /^\/v1\/previews\/([^/]{1,64})$/.exec(p);
     if (req.method === 'DELETE' && pv) {
-      const name = decodeURIComponent(pv[1]);
+      let name: string;
+      try {
+        name = decodeURIComponent(pv[1]);
+      } catch {
+        throw usageError(`bad preview name in the URL: ${pv[1]}`);
+      }
       this.plane.audit('preview-down', { name });
       return json(res, 200, { preview: await this.plane.previewDown(name) });
     }
