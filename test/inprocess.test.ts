@@ -6,31 +6,10 @@ import http from 'node:http';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { main } from '../src/cli/main';
+import { runCli as run } from './support/cli';
 import { TestProject, containerIds, docker } from './support/harness';
 
 jest.setTimeout(120_000);
-
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = jest
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c) => (out.push(String(c)), true));
-  const e = jest
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c) => (err.push(String(c)), true));
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.env = saved;
-  }
-}
 
 function get(
   port: number,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { main } from '../src/cli/main';
+import { runCli } from './support/cli';
 import { TestProject, containerIds, freePort } from './support/harness';
 
 jest.setTimeout(120_000);
@@ -244,16 +244,9 @@ alerts:
       expect(
         sample(m, 'shipit_http_requests_total', { service: 'web', code: '500' }),
       ).toBeGreaterThan(0);
-      const out: string[] = [];
-      const spy = jest
-        .spyOn(process.stdout, 'write')
-        .mockImplementation((c) => (out.push(String(c)), true));
-      try {
-        expect(await main(['status', '--config', path.join(t.dir, 'shipit.yml')])).toBe(0);
-      } finally {
-        spy.mockRestore();
-      }
-      expect(out.join('')).toMatch(/web-errors\s+web\s+FIRING\s+error_rate above 0.2/);
+      const st = await runCli(['status', '--config', path.join(t.dir, 'shipit.yml')]);
+      expect(st.code).toBe(0);
+      expect(st.stdout).toMatch(/web-errors\s+web\s+FIRING\s+error_rate above 0.2/);
 
       failing = false;
       const t1 = Date.now();

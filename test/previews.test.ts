@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { main } from '../src/cli/main';
+import { runCli } from './support/cli';
 import { TestProject, docker } from './support/harness';
 
 jest.setTimeout(180_000);
@@ -44,23 +44,8 @@ describe('preview environments', () => {
   let daemon: Daemon;
   let cfgPath: string;
 
-  const cli = async (args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const o = jest
-      .spyOn(process.stdout, 'write')
-      .mockImplementation((c) => (out.push(String(c)), true));
-    const e = jest
-      .spyOn(process.stderr, 'write')
-      .mockImplementation((c) => (err.push(String(c)), true));
-    try {
-      const code = await main([...args, '--config', cfgPath]);
-      return { code, stdout: out.join(''), stderr: err.join('') };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  };
+  const cli = (args: string[]) => runCli([...args, '--config', cfgPath]);
+
   const start = async () =>
     Daemon.start(loadConfig({ path: cfgPath }), {
       log: pino({ level: process.env.SHIPIT_TEST_LOG ?? 'silent' }),

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { main } from '../src/cli/main';
+import { runCli } from './support/cli';
 import { call } from '../src/cli/client';
 import { endpoint } from '../src/cli/context';
 import { TestProject, containerIds, docker } from './support/harness';
@@ -40,23 +40,7 @@ function get(
   });
 }
 
-async function cli(cfgPath: string, args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = jest
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c) => (out.push(String(c)), true));
-  const e = jest
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c) => (err.push(String(c)), true));
-  try {
-    const code = await main([...args, '--config', cfgPath]);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (cfgPath: string, args: string[]) => runCli([...args, '--config', cfgPath]);
 
 /** The `call ...` lines a web container printed (demo app CALL_URL loop). */
 function calls(id: string): { ok: boolean; n: number; text: string }[] {
