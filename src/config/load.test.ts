@@ -4,6 +4,7 @@ import * as path from 'path';
 import { ShipitError } from '../domain/errors';
 import {
   loadConfig,
+  locateConfig,
   parseConfig,
   pickService,
   resolveConfigPath,
@@ -524,5 +525,50 @@ services:
           .join(', ')}]`,
       );
     expect(loadError(levels.join('\n')).message).toMatch(/invalid YAML in .*alias/i);
+  });
+});
+
+describe('locateConfig', () => {
+  const cache = () => path.join(tmp, '.shipit', 'locate.json');
+
+  it('reads where the daemon is and which services exist, without validating the whole file', () => {
+    write(`${MINIMAL}  api:\n    image: x\n    port: 1\napi: { listen: 127.0.0.1:7171 }\n`);
+    const l = locateConfig({ cwd: tmp, env: {} });
+    expect(l.api).toMatchObject({ host: '127.0.0.1', port: 7171 });
+    expect(l.serviceNames).toEqual(['web', 'api']);
+    expect(l.stateDir).toBe(path.join(tmp, '.shipit'));
+    expect(fs.existsSync(cache())).toBe(false); // no state dir yet: nothing written
+  });
+
+  it('keeps what it read beside the daemon state, and reads the file again once it changed', () => {
+    fs.mkdirSync(path.join(tmp, '.shipit'));
+    write(MINIMAL);
+    const first = locateConfig({ cwd: tmp, env: {} });
+    expect(first.api.socketPath).toBe(path.join(tmp, '.shipit', 'daemon.sock'));
+    const stored = JSON.parse(fs.readFileSync(cache(), 'utf8'));
+    expect(stored.location).toEqual(first);
+    // a hit: the stored answer is what comes back (proved by planting a different one)
+    fs.writeFileSync(
+      cache(),
+      JSON.stringify({ key: stored.key, location: { ...first, serviceNames: ['planted'] } }),
+    );
+    expect(locateConfig({ cwd: tmp, env: {} }).serviceNames).toEqual(['planted']);
+    // the file changed: read again, and the cache follows
+    write(`${MINIMAL}api: { listen: 127.0.0.1:7272 }\n`);
+    const second = locateConfig({ cwd: tmp, env: {} });
+    expect(second.api).toMatchObject({ host: '127.0.0.1', port: 7272 });
+    expect(second.serviceNames).toEqual(['web']);
+    // a corrupt cache is ignored
+    fs.writeFileSync(cache(), '{not json');
+    expect(locateConfig({ cwd: tmp, env: {} }).api).toMatchObject({ port: 7272 });
+  });
+
+  it('a SHIPIT_HOME elsewhere has a cache of its own', () => {
+    write(MINIMAL);
+    const home = path.join(tmp, 'home');
+    fs.mkdirSync(home);
+    const l = locateConfig({ cwd: tmp, env: { SHIPIT_HOME: home } });
+    expect(l.stateDir).toBe(home);
+    expect(fs.existsSync(path.join(home, 'locate.json'))).toBe(true);
   });
 });

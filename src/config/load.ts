@@ -1,13 +1,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { LineCounter, parseDocument } from 'yaml';
+import { createHash } from 'crypto';
+import type * as Yaml from 'yaml';
 import { configError, usageError } from '../domain/errors';
 import type { ServiceSpec } from '../domain/types';
-import { formatProblem, lineLocator, problemsFromIssues } from './issues';
 import { parseApiListen, parseHostPort } from './listen';
 import type { ServiceConfig, ShipitConfig } from './schema';
 
 export const CONFIG_FILE = 'shipit.yml';
+/** Where `locateConfig` keeps what it read, so commands that only talk to the daemon skip YAML. */
+const LOCATE_CACHE = 'locate.json';
+
+// Loaded on first use: the YAML parser is most of a CLI start-up (see locateConfig's cache).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const yaml = (): typeof Yaml => require('yaml') as typeof Yaml;
 const SCHEMA_HINT = '`shipit schema` prints the JSON Schema of shipit.yml';
 
 export interface LoadedConfig {
@@ -85,12 +91,24 @@ export function locateConfig(opts: LoadOptions = {}): DaemonLocation {
   const file = readConfigFile(opts);
   const cwd = opts.cwd ?? process.cwd();
   const env = opts.env ?? process.env;
+  const dir = path.dirname(file.path);
+  const stateDir = stateDirOf(dir, cwd, env);
+  // Same file text, place and state dir as last time: what was read then still holds.
+  const key = createHash('sha256').update(`${file.path}\0${stateDir}\0${file.text}`).digest('hex');
+  const cacheFile = path.join(stateDir, LOCATE_CACHE);
+  try {
+    const cached = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as {
+      key?: string;
+      location?: DaemonLocation;
+    };
+    if (cached.key === key && cached.location) return cached.location;
+  } catch {
+    /* no cache yet, or unreadable: read the file */
+  }
   const data = (parseYaml(file.text, file.path) ?? {}) as {
     api?: { listen?: unknown };
     services?: unknown;
   };
-  const dir = path.dirname(file.path);
-  const stateDir = stateDirOf(dir, cwd, env);
   const listen = data.api?.listen;
   const api =
     typeof listen === 'string' || typeof listen === 'number'
@@ -103,13 +121,22 @@ export function locateConfig(opts: LoadOptions = {}): DaemonLocation {
   }
   const services =
     data.services && typeof data.services === 'object' ? Object.keys(data.services) : [];
-  return {
+  const location: DaemonLocation = {
     path: file.path,
     dir,
     stateDir,
     api: apiEndpoint(api, listen !== undefined, dir, stateDir),
     serviceNames: services,
   };
+  // Only beside a daemon's state (never creates the directory); a failed write costs nothing.
+  if (fs.existsSync(stateDir)) {
+    try {
+      fs.writeFileSync(cacheFile, JSON.stringify({ key, location }));
+    } catch {
+      /* read-only state dir: no cache */
+    }
+  }
+  return location;
 }
 
 function stateDirOf(dir: string, cwd: string, env: NodeJS.ProcessEnv): string {
@@ -174,6 +201,7 @@ export function parseConfig(
 }
 
 function parseYaml(text: string, file: string): unknown {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, merge: true, prettyErrors: false });
   if (doc.errors.length) {
@@ -199,6 +227,10 @@ function validate(data: unknown, text: string, file: string): ShipitConfig {
   const { configSchema } = require('./schema') as typeof import('./schema');
   const result = configSchema.safeParse(data);
   if (result.success) return result.data;
+  const { LineCounter, parseDocument } = yaml();
+  const { formatProblem, lineLocator, problemsFromIssues } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('./issues') as typeof import('./issues');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, merge: true });
   const problems = problemsFromIssues(result.error.issues, lineLocator(doc, lines));
