@@ -27,12 +27,12 @@ export function controlPlane(get: () => Daemon): ControlPlane {
       events: get().store.listEvents(service, release, limit ?? 500),
     }),
     deploy: async (body, _service, sink: (e: DeployEvent) => void) => {
-      if (!body.dryRun) await get().ensureDiscovery([body.spec]);
+      if (!body.dryRun) await get().discovery.ensure([body.spec]);
       return get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink);
     },
-    endpoints: (service) => get().endpoints(service),
+    endpoints: (service) => get().discovery.endpoints(service),
     previewUp: async (body, sink) => {
-      await get().ensureDiscovery([body.spec]);
+      await get().discovery.ensure([body.spec]);
       return get().previews.up(body, sink);
     },
     previewDown: (name) => get().previews.down(name),

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { LoadedConfig } from './config';
-import type { ServiceSpec } from './domain/types';
 import { ShipitError, usageError } from './domain/errors';
 import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
@@ -178,11 +177,7 @@ export class Daemon {
       clock: opts.autoscaleClock ?? clock,
       log: log.child({ part: 'autoscale' }),
       targets: (service) => router.targets(service),
-      requests: (service) =>
-        router
-          .counters()
-          .filter((c) => c.service === service)
-          .reduce((sum, c) => sum + c.stats.requests, 0),
+      requests: (service) => router.requests(service),
       rps: (service) => observe.window.rates(service, 'all', 5000).rps,
       cpu: (service, release) => observe.cpuOf(service, release),
       tickMs: opts.tickMs,
@@ -285,7 +280,7 @@ export class Daemon {
         }
       }, 1000);
       daemon.accessFlush.unref();
-      await daemon.ensureDiscovery(Object.values(cfg.services));
+      await daemon.discovery.ensure(Object.values(cfg.services));
       const report = await reconcile({
         project,
         runtime,
@@ -339,14 +334,6 @@ export class Daemon {
     if (q.access) return new AccessLogReader(this.files.accessLog).lines(q, signal);
     if (!this.logCollector) throw usageError('log collection has not started yet');
     return this.logCollector.lines(q, signal);
-  }
-
-  ensureDiscovery(specs: ServiceSpec[]): Promise<void> {
-    return this.discovery.ensure(specs);
-  }
-
-  endpoints(service: string): unknown {
-    return this.discovery.endpoints(service);
   }
 
   markReady(): void {

@@ -162,7 +162,12 @@ export class PreviewManager {
   async down(name: string, why = 'shipit preview down'): Promise<PreviewInfo> {
     const p = this.d.previews.get(name);
     if (!p) throw notFound(`no preview "${name}"`, 'see: shipit preview ls');
-    const unlock = await this.lock(p.routeName);
+    const unlock = await this.d.locks.acquireWithin(
+      p.routeName,
+      'removing the preview',
+      60_000,
+      this.d.clock,
+    );
     try {
       this.d.routes.remove(p.routeName);
       const containers = await this.d.runtime.list({
@@ -210,17 +215,5 @@ export class PreviewManager {
       }
     })().finally(() => (this.reaping = null));
     return this.reaping;
-  }
-
-  private async lock(service: string): Promise<() => void> {
-    const deadline = this.d.clock.now() + 60_000;
-    for (;;) {
-      try {
-        return this.d.locks.acquire(service, 'removing the preview');
-      } catch (e) {
-        if (this.d.clock.now() >= deadline) throw e;
-      }
-      await this.d.clock.sleep(50);
-    }
   }
 }

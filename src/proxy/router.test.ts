@@ -214,3 +214,26 @@ describe('ProxyRouter', () => {
     expect(r.targets().map((t) => t.id)).toEqual(['b']);
   });
 });
+
+describe('ProxyRouter.requests', () => {
+  it('sums every release of one service and its unrouted answers, not a service with a longer name', () => {
+    const r = new ProxyRouter();
+    r.setService(
+      'web',
+      ['*'],
+      [
+        { number: 1, weight: 50, targets: [tgt('a', 1)] },
+        { number: 2, weight: 50, targets: [tgt('b', 2)] },
+      ],
+    );
+    r.setService('web2', ['web2.test'], [{ number: 1, weight: 100, targets: [tgt('c', 3)] }]);
+    r.target('a')!.stats.record(200, 1);
+    r.target('b')!.stats.record(500, 1);
+    r.target('b')!.stats.record(200, 1);
+    r.unrouted('web').record(503, 0);
+    r.target('c')!.stats.record(200, 1);
+    expect(r.requests('web')).toBe(4);
+    expect(r.requests('web2')).toBe(1);
+    expect(r.requests('nope')).toBe(0);
+  });
+});

@@ -176,6 +176,13 @@ export class ProxyRouter implements Router {
     return out;
   }
 
+  /** Requests answered for a service so far, every release and the proxy's own answers (monotonic). */
+  requests(service: string): number {
+    let n = 0;
+    for (const [key, s] of this.stats) if (key.startsWith(`${service}/`)) n += s.requests;
+    return n;
+  }
+
   /** Names of the services in the routing table. */
   services(): string[] {
     return [...this.inputs.keys()];

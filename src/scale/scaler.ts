@@ -58,7 +58,12 @@ export class Scaler {
   ): Promise<ScaleOutcome> {
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > 1000)
       throw usageError(`replicas must be a whole number from 0 to 1000, got ${replicas}`);
-    const unlock = await this.lock(service, `a scale to ${replicas}`, opts.lockWaitMs ?? 0);
+    const unlock = await this.d.locks.acquireWithin(
+      service,
+      `a scale to ${replicas}`,
+      opts.lockWaitMs ?? 0,
+      this.d.clock,
+    );
     const t0 = this.d.clock.now();
     try {
       const live = this.serving(service);
@@ -154,17 +159,5 @@ export class Scaler {
     const live = this.d.store.releasesWithStatus(['live'], service)[0];
     if (!live) throw notFound(`${service} has no live release to scale`, 'deploy it first');
     return live;
-  }
-
-  private async lock(service: string, what: string, waitMs: number): Promise<() => void> {
-    const deadline = this.d.clock.now() + waitMs;
-    for (;;) {
-      try {
-        return this.d.locks.acquire(service, what);
-      } catch (e) {
-        if (this.d.clock.now() >= deadline) throw e;
-      }
-      await this.d.clock.sleep(20);
-    }
   }
 }
