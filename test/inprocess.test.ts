@@ -6,7 +6,7 @@ import http from 'node:http';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { runCli as run } from './support/cli';
+import { runCli as run } from '../src/testing/cli';
 import { TestProject, containerIds, docker } from './support/harness';
 
 jest.setTimeout(120_000);

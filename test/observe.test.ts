@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { runCli } from './support/cli';
+import { runCli } from '../src/testing/cli';
 import { TestProject, containerIds, freePort } from './support/harness';
 
 jest.setTimeout(120_000);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Daemon } from '../src/daemon';
 import { loadConfig } from '../src/config/load';
-import { runCli } from './support/cli';
+import { runCli } from '../src/testing/cli';
 import { call } from '../src/cli/client';
 import { endpoint } from '../src/cli/context';
 import { TestProject, containerIds, docker } from './support/harness';

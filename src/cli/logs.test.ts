@@ -8,6 +8,7 @@ import { ApiServer, type ControlPlane } from '../api/server';
 import type { LogRequest } from '../observe/log-query';
 import { formatAccessLine, formatLogLine } from './logs';
 import { main } from './main';
+import { runCli as run } from '../testing/cli';
 
 const TOKEN = 'test-token-0123456789';
 
@@ -23,24 +24,6 @@ const line = (i: number, over: Record<string, unknown> = {}) => ({
   msg: `hello ${i}`,
   ...over,
 });
-
-async function run(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = jest
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c) => (out.push(String(c)), true));
-  const e = jest
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c) => (err.push(String(c)), true));
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('shipit logs (CLI + API)', () => {
   let dir: string;

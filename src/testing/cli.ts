@@ -1,4 +1,4 @@
-import { main } from '../../src/cli/main';
+import { main } from '../cli/main';
 
 /** Runs the CLI in this process (so its code is measured by coverage), capturing its output. */
 export async function runCli(args: string[], env: Record<string, string> = {}) {
