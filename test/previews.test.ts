@@ -1,7 +1,6 @@
 // Preview environments against the real engine (daemon in process): reachable
 // at their own Host with their own image while production keeps serving, listed,
 // removed by `preview down` and at their TTL, also across a daemon restart.
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
@@ -52,13 +51,8 @@ describe('preview environments', () => {
     });
 
   beforeAll(async () => {
-    await t.init({ replicas: 1 });
+    await t.init({ replicas: 1, serviceYaml: '    hosts: ["web.test"]\n' });
     cfgPath = path.join(t.dir, 'shipit.yml');
-    t.writeConfig(
-      fs
-        .readFileSync(cfgPath, 'utf8')
-        .replace('    replicas: 1', '    replicas: 1\n    hosts: ["web.test"]'),
-    );
     daemon = await start();
     await daemon.deployMissing();
   });

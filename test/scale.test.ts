@@ -1,7 +1,6 @@
 // Scaling against the real engine: `shipit scale` under load, the autoscaler
 // (a load ramp, noise, scale-down delay), schedule windows with an injected
 // clock, and scale-to-zero with a cold start held by the proxy.
-import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import pino from 'pino';
@@ -114,18 +113,15 @@ describe('autoscaler: load ramp, noise and scale-down delay', () => {
   let daemon: Daemon;
 
   beforeAll(async () => {
-    await t.init({ replicas: 1 });
-    t.writeConfig(
-      fs.readFileSync(path.join(t.dir, 'shipit.yml'), 'utf8').replace(
-        '    healthcheck:',
-        `    autoscale:
+    await t.init({
+      replicas: 1,
+      serviceYaml: `    autoscale:
       min: 1
       max: 4
       target: { inflightPerReplica: 2 }
       scaleDownDelay: 3s
-    healthcheck:`,
-      ),
-    );
+`,
+    });
     daemon = await startDaemon(t, { tickMs: 500 });
   });
   afterAll(async () => {
@@ -194,19 +190,16 @@ describe('schedule windows (injected clock)', () => {
   const clock: Clock = { now: () => now, sleep };
 
   beforeAll(async () => {
-    await t.init({ replicas: 1 });
-    t.writeConfig(
-      fs.readFileSync(path.join(t.dir, 'shipit.yml'), 'utf8').replace(
-        '    healthcheck:',
-        `    autoscale:
+    await t.init({
+      replicas: 1,
+      serviceYaml: `    autoscale:
       min: 1
       max: 5
       scaleDownDelay: 10s
       schedule:
         - { from: "07:00", to: "19:00", min: 3 }
-    healthcheck:`,
-      ),
-    );
+`,
+    });
     daemon = await startDaemon(t, { autoscaleClock: clock, tickMs: 60_000 });
   });
   afterAll(async () => {
@@ -243,21 +236,16 @@ describe('scale to zero and cold start', () => {
   let daemon: Daemon;
 
   beforeAll(async () => {
-    await t.init({ replicas: 1 });
-    t.writeConfig(
-      fs
-        .readFileSync(path.join(t.dir, 'shipit.yml'), 'utf8')
-        .replace('drainTimeout: 10s', 'drainTimeout: 2s')
-        .replace(
-          '    healthcheck:',
-          `    autoscale:
+    await t.init({
+      replicas: 1,
+      drainTimeout: '2s',
+      serviceYaml: `    autoscale:
       min: 0
       max: 3
       scaleDownDelay: 1s
       idleTimeout: 2s
-    healthcheck:`,
-        ),
-    );
+`,
+    });
     daemon = await startDaemon(t, { tickMs: 250 });
   });
   afterAll(async () => {

@@ -44,6 +44,9 @@ export interface ProjectOptions {
   replicas?: number;
   deployTimeout?: string;
   keepPrevious?: string;
+  /** Extra keys of the web service (indented 4 spaces), e.g. an autoscale block. */
+  serviceYaml?: string;
+  drainTimeout?: string;
   extraYaml?: string;
 }
 
@@ -66,14 +69,14 @@ services:
     image: demo-web:v1
     port: 8080
     replicas: ${o.replicas ?? 2}
-    healthcheck:
+${o.serviceYaml ?? ''}    healthcheck:
       path: /healthz
       interval: 500ms
       timeout: 1s
     deploy:
       strategy: blue-green
       deployTimeout: ${o.deployTimeout ?? '15s'}
-      drainTimeout: 10s
+      drainTimeout: ${o.drainTimeout ?? '10s'}
       keepPrevious: ${o.keepPrevious ?? '10m'}
 ${o.extraYaml ?? ''}`);
     return this;
