@@ -128,6 +128,36 @@ describe('Executor', () => {
     expect(s.events.filter((e) => e.type === 'step-done')).toHaveLength(4);
   });
 
+  it('applies marks in a row in one transaction: a failure in the second undoes the first', async () => {
+    const s = setup();
+    record(s.store, 1, 'live');
+    record(s.store, 2);
+    const update = s.store.updateRelease.bind(s.store);
+    const seen: string[] = [];
+    s.store.updateRelease = (service, number, patch) => {
+      update(service, number, patch);
+      seen.push(`r${number}=${patch.status}`);
+      // the daemon "dies" right after the first record was written
+      if (number === 1) throw new Error('killed');
+    };
+    const err = await s.executor
+      .run(
+        plan([
+          { kind: 'mark', release: 2, status: 'live', cause: 'flip' },
+          { kind: 'mark', release: 1, status: 'previous', cause: 'kept' },
+        ]),
+        () => spec(),
+        s.emit,
+      )
+      .catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(seen).toEqual(['r2=live', 'r1=previous']);
+    // neither write landed: still one live release, the old one
+    expect(s.store.getRelease('web', 2)).toMatchObject({ status: 'deploying' });
+    expect(s.store.getRelease('web', 1)).toMatchObject({ status: 'live' });
+    expect(s.events.find((e) => e.type === 'step-failed')?.data).toEqual({ step: 2 });
+  });
+
   it('on a failed step runs every compensation step, even after one fails, then rethrows', async () => {
     const s = setup();
     record(s.store, 1);

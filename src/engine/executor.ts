@@ -31,6 +31,8 @@ export interface ExecutorDeps {
   gates: RolloutGates;
 }
 
+type MarkStep = Extract<Step, { kind: 'mark' }>;
+
 function pick(containers: ContainerInfo[], indices?: number[]): ContainerInfo[] {
   return indices ? containers.filter((c) => indices.includes(c.index)) : containers;
 }
@@ -56,15 +58,35 @@ export class Executor {
     for (let i = 0; i < total; i++) {
       const step = plan.steps[i];
       const t0 = this.deps.clock.now();
-      emit({
-        release: plan.release,
-        type: 'step',
-        message: `[${i + 1}/${total}] ${describeStep(step)}`,
-        data: { cause: step.cause, kind: step.kind },
-      });
+      // Marks in a row are one transaction: a daemon killed between "r3 live" and
+      // "r2 previous" must not leave two live releases (or none) behind.
+      let last = i;
+      if (step.kind === 'mark' && !step.bestEffort)
+        while (plan.steps[last + 1]?.kind === 'mark' && !plan.steps[last + 1].bestEffort) last++;
+      let at = i;
+      const announce = (k: number) => {
+        at = k;
+        emit({
+          release: plan.release,
+          type: 'step',
+          message: `[${k + 1}/${total}] ${describeStep(plan.steps[k])}`,
+          data: { cause: plan.steps[k].cause, kind: plan.steps[k].kind },
+        });
+      };
       try {
-        this.deps.gates.check(plan.service);
-        await this.step(plan.service, step, specOf, emit, started);
+        if (last > i) {
+          this.deps.store.atomically(() => {
+            for (let k = i; k <= last; k++) {
+              announce(k);
+              if (k === i) this.deps.gates.check(plan.service);
+              this.mark(plan.service, plan.steps[k] as MarkStep);
+            }
+          });
+        } else {
+          announce(i);
+          this.deps.gates.check(plan.service);
+          await this.step(plan.service, step, specOf, emit, started);
+        }
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
         if (step.bestEffort) {
@@ -83,17 +105,20 @@ export class Executor {
           release: plan.release,
           type: 'step-failed',
           message: e.message,
-          data: { step: i + 1 },
+          data: { step: at + 1 },
         });
         await this.compensate(plan, specOf, emit);
         // Typed at the edge of the engine: anything unexpected is an operation failure (exit 1).
-        throw isShipitError(err) ? err : failed(`${describeStep(step)}: ${e.message}`);
+        throw isShipitError(err) ? err : failed(`${describeStep(plan.steps[at])}: ${e.message}`);
       }
-      emit({
-        release: plan.release,
-        type: 'step-done',
-        message: `[${i + 1}/${total}] done in ${this.deps.clock.now() - t0}ms`,
-      });
+      for (let k = i; k <= last; k++) {
+        emit({
+          release: plan.release,
+          type: 'step-done',
+          message: `[${k + 1}/${total}] done in ${this.deps.clock.now() - t0}ms`,
+        });
+      }
+      i = last;
     }
   }
 
@@ -239,19 +264,23 @@ export class Executor {
         await d.gates.pause(service, step.pauseMs, analysis?.intervalMs ?? 100, tick);
         return;
       }
-      case 'mark': {
-        const now = d.clock.now();
-        const before = d.store.getRelease(service, step.release);
-        // finishedAt is when the deploy that made the release ended: a rollback to it keeps it.
-        const ends = (step.status === 'live' || step.status === 'failed') && !before?.finishedAt;
-        d.store.updateRelease(service, step.release, {
-          status: step.status,
-          ...(ends ? { finishedAt: now } : {}),
-          ...(step.status === 'previous' ? { demotedAt: now } : {}),
-        });
+      case 'mark':
+        this.mark(service, step);
         return;
-      }
     }
+  }
+
+  private mark(service: string, step: MarkStep): void {
+    const d = this.deps;
+    const now = d.clock.now();
+    const before = d.store.getRelease(service, step.release);
+    // finishedAt is when the deploy that made the release ended: a rollback to it keeps it.
+    const ends = (step.status === 'live' || step.status === 'failed') && !before?.finishedAt;
+    d.store.updateRelease(service, step.release, {
+      status: step.status,
+      ...(ends ? { finishedAt: now } : {}),
+      ...(step.status === 'previous' ? { demotedAt: now } : {}),
+    });
   }
 
   /**

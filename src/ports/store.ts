@@ -1,4 +1,5 @@
 import type { DeployEvent, ReleaseRecord, ReleaseStatus } from '../domain/types';
+import type { AuditRecord } from './audit';
 
 /** Durable state. Every write is committed before the call returns. */
 export interface StateStore {
@@ -20,6 +21,9 @@ export interface StateStore {
   appendEvent(e: DeployEvent): void;
   /** Oldest first. */
   listEvents(service?: string, release?: number, limit?: number): DeployEvent[];
-  audit(actor: string, action: string, detail: Record<string, unknown>): void;
+  /** Appends one row to the audit log of mutating API calls (bounded: old rows are trimmed). */
+  audit(r: AuditRecord): void;
+  /** Runs fn in one transaction: every write inside lands together or not at all. */
+  atomically<T>(fn: () => T): T;
   close(): void;
 }
