@@ -101,7 +101,11 @@
         err.hidden = false;
         return;
       }
-      if (!res.ok) throw new Error(`login failed: HTTP ${res.status}`);
+      if (!res.ok) {
+        // e.g. 429 after too many wrong tokens: the server says how long to wait
+        const body = await res.json().catch(() => null);
+        throw new Error((body && body.error) || `login failed: HTTP ${res.status}`);
+      }
       $('token').value = '';
       await start();
     } catch (e) {

@@ -137,6 +137,7 @@ describe('dashboard routes on the API server', () => {
     rollback: async () => ({}),
     deploy: async () => ({}),
     shutdown: async () => {},
+    handOver: async () => ({ from: 1, to: 2 }),
     audit: () => {},
   } as unknown as ControlPlane;
   const api = new ApiServer(plane, TOKEN, pino({ level: 'silent' }));

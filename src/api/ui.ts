@@ -4,6 +4,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { usageError } from '../domain/errors';
 import { tokenMatches } from './auth';
+import { AuthRateLimiter, clientAddress, limiterKey } from './rate-limit';
 
 /** The dashboard's static files: `ui/` at the package root, from src/api (ts-jest) and dist/api alike. */
 export const UI_DIR = path.join(__dirname, '..', '..', 'ui');
@@ -70,6 +71,11 @@ export class SessionStore {
     if (id) this.sessions.delete(digest(id));
   }
 
+  /** Ends every session (the token they were opened with is no longer valid). */
+  clear(): void {
+    this.sessions.clear();
+  }
+
   get size(): number {
     return this.sessions.size;
   }
@@ -97,13 +103,23 @@ export function parseCookies(header: string | undefined): Record<string, string>
 /** How a request proved who it is; `csrf` = a valid session cookie on a POST without the UI header. */
 export type Authentication = 'bearer' | 'session' | 'csrf' | 'none';
 
-/** The dashboard's routes under /ui and the session half of API authentication. */
+/**
+ * The dashboard's routes under /ui and the session half of API authentication. The ApiServer
+ * asks `limiter` before a login is tried; a wrong token is counted here, in the same limiter.
+ */
 export class Dashboard {
   constructor(
-    private readonly token: string,
+    private token: string,
     readonly sessions = new SessionStore(),
     private readonly dir = UI_DIR,
+    private readonly limiter = new AuthRateLimiter(),
   ) {}
+
+  /** A new token: logins need it from now on, and every open session ends. */
+  rotate(token: string): void {
+    this.token = token;
+    this.sessions.clear();
+  }
 
   owns(pathname: string): boolean {
     return pathname === '/ui' || pathname.startsWith('/ui/');
@@ -134,6 +150,8 @@ export class Dashboard {
   private async login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const given = tokenFromBody(await readSmall(req), req.headers['content-type']);
     if (!given || !tokenMatches(given, this.token)) {
+      // Only a presented token is a guess; an empty form is not counted.
+      if (given) this.limiter.fail(limiterKey(clientAddress(req)));
       return send(res, 401, {
         error: 'wrong token',
         code: 'unauthorized',

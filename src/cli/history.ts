@@ -1,4 +1,6 @@
 import type { Argv } from 'yargs';
+import { usageError } from '../domain/errors';
+import { showAudit } from './audit';
 import { call } from './client';
 import { endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut, table, when } from './render';
@@ -17,15 +19,27 @@ interface Release {
 export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'history [service]',
-    'releases: number, image, strategy, result, started, duration',
+    'releases: number, image, strategy, result, started, duration; with --audit, the audit log',
     (c) =>
       c
         .positional('service', { type: 'string' })
         .option('n', { type: 'number', default: 20, describe: 'how many' })
-        .example('$0 history web', ''),
+        .option('audit', {
+          type: 'boolean',
+          describe: 'the audit log instead: every mutating API call (who, from, what, result)',
+        })
+        .example('$0 history web', '')
+        .example(
+          '$0 history --audit -n 50',
+          'the last 50 deploys, rollbacks, logins... newest last',
+        ),
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = locate(a);
+      if (a.audit) {
+        if (a.service) throw usageError('history --audit shows every service: drop the SERVICE');
+        return showAudit(endpoint(cfg), out, a.n);
+      }
       const svc =
         (a.service as string | undefined) ??
         (cfg.serviceNames.length === 1 ? cfg.serviceNames[0] : undefined);

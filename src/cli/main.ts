@@ -13,6 +13,7 @@ import * as history from './history';
 import * as logs from './logs';
 import * as scale from './scale';
 import * as preview from './preview';
+import * as token from './token';
 
 /** Runs the CLI and returns the exit code (SPEC §3); the only place errors become codes. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     history,
     logs,
     preview,
+    token,
   ];
   for (const c of commands) y = c.register(y);
   y = y

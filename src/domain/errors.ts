@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'conflict'
   | 'not-found'
+  | 'rate-limited'
   | 'runtime';
 
 const EXIT: Record<ErrorCode, number> = {
@@ -19,6 +20,7 @@ const EXIT: Record<ErrorCode, number> = {
   unauthorized: 3,
   conflict: 4,
   'not-found': 2,
+  'rate-limited': 3,
   runtime: 1,
 };
 
@@ -30,6 +32,7 @@ const HTTP: Record<ErrorCode, number> = {
   unauthorized: 401,
   conflict: 409,
   'not-found': 404,
+  'rate-limited': 429,
   runtime: 502,
 };
 

@@ -278,18 +278,31 @@ describe('SqliteStore events and audit', () => {
     expect(store.listEvents().map((e) => e.message)).toEqual(['first', 'second']);
   });
 
-  it('records audit entries with the clock time', () => {
-    store.audit('cli', 'deploy', { service: 'web', image: 'app:2' });
-    store.audit('api', 'rollback', {});
+  it('records audit entries with the clock time, newest last (sqlite-audit.test.ts has the rest)', () => {
+    const deploy = {
+      who: 'token',
+      address: 'unix',
+      method: 'POST',
+      path: '/v1/services/web/deploy',
+      action: 'deploy',
+      target: 'web',
+      result: 'ok' as const,
+      status: 200,
+      detail: { image: 'app:2' },
+    };
+    const rollback = {
+      ...deploy,
+      path: '/v1/services/web/rollback',
+      action: 'rollback',
+      result: 'failed' as const,
+      status: 409,
+      detail: {},
+    };
+    store.audit(deploy);
+    store.audit(rollback);
     expect(store.listAudit()).toEqual([
-      {
-        id: 1,
-        at: 4242,
-        actor: 'cli',
-        action: 'deploy',
-        detail: { service: 'web', image: 'app:2' },
-      },
-      { id: 2, at: 4242, actor: 'api', action: 'rollback', detail: {} },
+      { id: 1, at: 4242, ...deploy },
+      { id: 2, at: 4242, ...rollback },
     ]);
     expect(store.listAudit(1).map((a) => a.action)).toEqual(['rollback']);
   });

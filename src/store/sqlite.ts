@@ -12,6 +12,8 @@ import type { StateStore } from '../ports/store';
 import { ShipitError } from '../domain/errors';
 import { LOGS_MIGRATION, SqliteLogStore } from './sqlite-logs';
 import { PREVIEWS_MIGRATION, SqlitePreviewStore } from './sqlite-previews';
+import { AUDIT_MIGRATION, SqliteAuditStore } from './sqlite-audit';
+import type { AuditEntry, AuditRecord } from '../ports/audit';
 import type {
   DeployEvent,
   ReleaseRecord,
@@ -70,6 +72,8 @@ export const MIGRATIONS: readonly string[] = [
   LOGS_MIGRATION,
   // 3: preview environments (see sqlite-previews.ts)
   PREVIEWS_MIGRATION,
+  // 4: audit log with who, address, route and outcome (see sqlite-audit.ts)
+  AUDIT_MIGRATION,
 ];
 
 export const DEFAULT_RELEASE_LIMIT = 100;
@@ -97,14 +101,6 @@ interface EventRow {
   type: string;
   message: string;
   data: string | null;
-}
-
-export interface AuditEntry {
-  id: number;
-  at: number;
-  actor: string;
-  action: string;
-  detail: Record<string, unknown>;
 }
 
 type ReleasePatch = Parameters<StateStore['updateRelease']>[2];
@@ -173,6 +169,8 @@ export class SqliteStore implements StateStore {
   readonly logs: SqliteLogStore;
   /** Preview environments, in the same database. */
   readonly previews: SqlitePreviewStore;
+  /** The audit log of mutating API calls, in the same database. */
+  readonly auditLog: SqliteAuditStore;
 
   private readonly stNextNumber: Statement<[string], { n: number }>;
   private readonly stInsertRelease: Statement<[ReleaseRow]>;
@@ -187,11 +185,6 @@ export class SqliteStore implements StateStore {
   private readonly stEventsService: Statement<[string, number], EventRow>;
   private readonly stEventsServiceRelease: Statement<[string, number, number], EventRow>;
   private readonly stEventsRelease: Statement<[number, number], EventRow>;
-  private readonly stInsertAudit: Statement<[number, string, string, string]>;
-  private readonly stListAudit: Statement<
-    [number],
-    Omit<AuditEntry, 'detail'> & { detail: string }
-  >;
 
   private constructor(db: DB, clock: Clock) {
     this.db = db;
@@ -199,6 +192,7 @@ export class SqliteStore implements StateStore {
     migrate(db);
     this.logs = new SqliteLogStore(db);
     this.previews = new SqlitePreviewStore(db);
+    this.auditLog = new SqliteAuditStore(db, clock);
 
     const releaseCols =
       'service, number, image, strategy, spec, status, replicas, started_at, finished_at, result, reason, demoted_at';
@@ -254,13 +248,6 @@ export class SqliteStore implements StateStore {
     this.stEventsService = db.prepare(events('WHERE service = ?'));
     this.stEventsServiceRelease = db.prepare(events('WHERE service = ? AND release = ?'));
     this.stEventsRelease = db.prepare(events('WHERE release = ?'));
-
-    this.stInsertAudit = db.prepare(
-      'INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)',
-    );
-    this.stListAudit = db.prepare(
-      'SELECT * FROM (SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?) ORDER BY id ASC',
-    );
   }
 
   /**
@@ -410,15 +397,17 @@ export class SqliteStore implements StateStore {
     return rows.map(toEvent);
   }
 
-  audit(actor: string, action: string, detail: Record<string, unknown>): void {
-    this.stInsertAudit.run(this.clock.now(), actor, action, JSON.stringify(detail));
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  audit(r: AuditRecord): void {
+    this.auditLog.append(r);
   }
 
   /** Most recent `limit` audit entries (default 100), oldest first. Not part of StateStore. */
   listAudit(limit?: number): AuditEntry[] {
-    return this.stListAudit
-      .all(sqlLimit(limit, DEFAULT_RELEASE_LIMIT))
-      .map((r) => ({ ...r, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+    return this.auditLog.list(limit);
   }
 
   /** Closes the database. Further calls are no-ops. */
