@@ -7,6 +7,8 @@ import { pickRelease } from './picker';
 import type { ServiceRoute } from './routing-table';
 import { leastInflight, type Target } from './target';
 import type { ProxyRouter } from './router';
+import { ConnectionTracker } from './connections';
+import { listenOnInherited } from '../handover';
 
 export interface ProxyOptions {
   upstreamTimeoutMs: number;
@@ -23,7 +25,30 @@ export interface ProxyOptions {
   coldStartQueue?: number;
   /** Longest a request waits for a cold start before 503. Default 30 s. */
   coldStartTimeoutMs?: number;
+  /** Largest request head (request line + headers); larger -> 431. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** A client must send its whole request head within this; else 408. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** A client must send its whole request (head and body) within this; else 408. Default 120 s. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive client connection is closed after this. Default 65 s. */
+  keepAliveTimeoutMs?: number;
+  /**
+   * A client connection with no traffic either way for this long while a
+   * request is open is closed. Default: the longest a request may
+   * legitimately wait (upstream timeout + cold start wait) plus a margin, at least 120 s.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Listening sockets handed over by the daemon this one replaces (daemon
+   * upgrade), by listenerKey: listen() and listenInternal() take them instead of binding.
+   */
+  inherited?: ReadonlyMap<string, net.Server>;
 }
+
+/** The name a listening socket is handed over under: `proxy:host:port` or `internal:host:port`. */
+export const listenerKey = (kind: 'proxy' | 'internal', host: string, port: number): string =>
+  `${kind}:${host}:${port}`;
 
 const STICKY_COOKIE = 'shipit-id';
 /** The dashboard's session cookie (api/ui.ts): browsers send it to every port of the host, apps must not see it. */
@@ -38,6 +63,14 @@ const RETRYABLE = new Set([
   'ETIMEDOUT',
 ]);
 const CTX = Symbol('shipit');
+/** Answers to requests node's parser rejects, by error code (400 otherwise). */
+const CLIENT_ERRORS: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+/** How long a connection that got an error answer may still send before it is closed for good. */
+const LINGER_MS = 2000;
 
 interface RequestContext {
   route: ServiceRoute;
@@ -49,8 +82,10 @@ interface RequestContext {
   last?: Target;
   /** The request to the upstream, once it has a socket. */
   upstream?: http.ClientRequest;
-  /** The proxy answered by itself (body too large): the upstream request must not go on. */
+  /** The proxy answered by itself (body too large, too slow): the upstream request must not go on. */
   refused?: boolean;
+  /** The upstream's response head arrived (the headers it set are on the response now). */
+  answered?: boolean;
 }
 
 type Req = http.IncomingMessage & { [CTX]?: RequestContext };
@@ -68,6 +103,13 @@ export class ProxyServer {
   /** Local addresses where containers call linked services by name (the network gateways). */
   private readonly internal = new Set<string>();
   private readonly internalServers: net.Server[] = [];
+  private readonly listening: [string, net.Server][] = [];
+  /** Open client connections, for a retiring proxy to wait on. */
+  private readonly connections: ConnectionTracker;
+  /** Another process accepts on our sockets now (daemon upgrade): every answer closes its connection. */
+  private retiring = false;
+  /** Set while the routing table is not filled yet (daemon start): requests wait for open(). */
+  private held: { promise: Promise<void>; open: () => void } | null = null;
 
   constructor(
     private readonly router: ProxyRouter,
@@ -85,37 +127,130 @@ export class ProxyServer {
         if (ctx) ctx.timedOut = true;
         proxyReq.destroy();
       });
+      // A 101 to a plain request: without this listener node's client just closes,
+      // with no response and no error, and the client would wait forever.
+      proxyReq.once('upgrade', (_res, socket: net.Socket) => {
+        socket.destroy();
+        const err: NodeJS.ErrnoException = new Error('upstream switched protocols unasked');
+        err.code = 'ERR_UNEXPECTED_UPGRADE';
+        proxyReq.emit('error', err);
+      });
     });
-    // An upstream that breaks off after its headers were relayed: the client must
-    // see the cut (not wait forever on a short body), and the slot must free up.
     this.proxy.on('proxyRes', (proxyRes, req, res) => {
+      const ctx = (req as Req)[CTX];
+      if (ctx) ctx.answered = true;
+      if (this.retiring) proxyRes.headers.connection = 'close'; // http-proxy copies it to the client
+      const status = proxyRes.statusCode ?? 0;
+      // The parser takes any three digits; writeHead throws on these (an uncaught exception).
+      if (status < 100 || status > 999) {
+        proxyRes.destroy();
+        if (ctx?.target) ctx.target.stats.upstreamError('invalid_response');
+        if (ctx) this.release(ctx);
+        this.opts.log.warn({ service: ctx?.route.name, status }, 'upstream sent an invalid status');
+        return void send(res, 502, `upstream sent status ${status}`, ctx?.route.name);
+      }
+      // An upstream that breaks off after its headers were relayed: the client must
+      // see the cut (not wait forever on a short body), and the slot must free up.
       proxyRes.once('close', () => {
-        if (proxyRes.complete) return;
-        (req as Req)[CTX]?.last?.stats.upstreamError('reset');
+        if (proxyRes.complete || res.writableEnded) return; // whole, or answered 502 by onError
+        // Counted once: onError may have counted the socket error already, and a
+        // client that left first (its slot released in finish) is not the upstream's fault.
+        if (ctx?.target) {
+          ctx.target.stats.upstreamError(ctx.timedOut ? 'timeout' : 'reset');
+          this.release(ctx);
+        }
         res.destroy();
       });
     });
-    this.server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
+    const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+    const requestTimeout = opts.requestTimeoutMs ?? 120_000;
+    const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0));
+    this.server = http.createServer(
+      {
+        keepAlive: true,
+        maxHeaderSize: opts.maxHeaderBytes ?? 16 * 1024,
+        // node refuses a headers timeout longer than the request timeout
+        headersTimeout:
+          requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
+        requestTimeout,
+        keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
+        // Both timeouts are only checked this often (30 s by default): a fraction of them.
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(shortest / 4))),
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.setTimeout(
+      opts.idleTimeoutMs ??
+        Math.max(
+          120_000,
+          opts.upstreamTimeoutMs +
+            (opts.coldStart ? (opts.coldStartTimeoutMs ?? 30_000) : 0) +
+            10_000,
+        ),
+    );
+    this.connections = new ConnectionTracker(this.server);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket as net.Socket, head));
-    this.server.on('clientError', (err, socket) => {
-      if (socket.writable) {
-        const code = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-        socket.end(
-          `HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-        );
-      } else socket.destroy();
-    });
+    this.server.on('clientError', (err, socket) =>
+      this.clientError(err as NodeJS.ErrnoException, socket as net.Socket),
+    );
   }
 
-  listen(port: number, host: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+  /**
+   * A request that cannot be parsed, is too large, or came too slowly: answer
+   * it if no response has started on the connection, then close. The socket
+   * stays readable for a moment (a lingering close), so that what the client
+   * is still sending does not make the kernel reset the connection and wipe
+   * the answer out before the client reads it.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+    if (socket.writableEnded) return; // answered already: node calls again for every later chunk
+    const res = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (!socket.writable || res?.headersSent) return void socket.destroy();
+    const status = CLIENT_ERRORS[err.code ?? ''] ?? 400;
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    socket.once('close', () => clearTimeout(linger));
+    // A request in flight (its body came too slowly): its upstream request ends here too.
+    const ctx = res && (res.req as Req)[CTX];
+    if (ctx) {
+      ctx.refused = true;
+      ctx.upstream?.destroy();
+      res.statusCode = status; // for the access log
+      ctx.last?.stats.record(status, performance.now() - ctx.started);
+    }
+  }
+
+  async listen(port: number, host: string): Promise<void> {
+    const key = listenerKey('proxy', host, port);
+    await listenOn(this.server, this.opts.inherited?.get(key), port, host);
+    this.listening.push([key, this.server]);
+  }
+
+  /** The listening sockets, by listenerKey, for a daemon upgrade to hand over. */
+  listeners(): [string, net.Server][] {
+    return [...this.listening];
+  }
+
+  /**
+   * Daemon upgrade, old side: another process accepts on the same sockets
+   * now. Stops accepting without closing open connections (http.Server#close
+   * would end idle keep-alive ones, and a client may be writing its next
+   * request on one that very moment); answers whatever still comes with
+   * `Connection: close`; ends connections idle for idleMs; resolves once none
+   * is left, or at timeoutMs.
+   */
+  async retire(timeoutMs: number, idleMs = 2000): Promise<void> {
+    this.retiring = true;
+    for (const [, s] of this.listening) net.Server.prototype.close.call(s);
+    const deadline = Date.now() + timeoutMs;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      this.connections.endIdle(idleMs);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.connections.destroyAll();
+    this.agent.destroy();
   }
 
   address(): { host: string; port: number } {
@@ -136,14 +271,9 @@ export class ProxyServer {
     const srv = net.createServer({ allowHalfOpen: true }, (socket) =>
       this.server.emit('connection', socket),
     );
+    const key = listenerKey('internal', host, port);
     try {
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(port, host, () => {
-          srv.off('error', reject);
-          resolve();
-        });
-      });
+      await listenOn(srv, this.opts.inherited?.get(key), port, host);
     } catch (e) {
       const pub = this.server.address() as net.AddressInfo | null;
       const covered =
@@ -154,6 +284,7 @@ export class ProxyServer {
       throw e;
     }
     this.internalServers.push(srv);
+    this.listening.push([key, srv]);
     return true;
   }
 
@@ -181,8 +312,23 @@ export class ProxyServer {
     this.agent.destroy();
   }
 
+  /** Requests accepted from now on wait until open(): the routes are not known yet. */
+  hold(): void {
+    if (this.held) return;
+    let open = () => {};
+    const promise = new Promise<void>((r) => (open = r));
+    this.held = { promise, open };
+  }
+
+  open(): void {
+    this.held?.open();
+    this.held = null;
+  }
+
   private handle(req: Req, res: http.ServerResponse): void {
+    if (this.held) return void this.held.promise.then(() => this.handle(req, res));
     const started = performance.now();
+    if (this.retiring) res.setHeader('connection', 'close');
     const route = this.routeOf(req);
     if (!route) return void send(res, 404, 'no service for this host', req.headers.host);
     const len = req.headers['content-length'];
@@ -368,11 +514,15 @@ export class ProxyServer {
     const failed = ctx.target;
     this.release(ctx);
     if (!ctx.refused) failed?.stats.upstreamError(ctx.timedOut ? 'timeout' : errorReason(err.code));
-    if (res.writableEnded) return; // already answered by the proxy itself (413)
+    if (ctx.refused || res.writableEnded) return; // answered by the proxy itself (413, 408)
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
     }
+    // The upstream's head arrived but broke before a byte went out: its headers are not the 502's.
+    if (ctx.answered)
+      for (const h of res.getHeaderNames())
+        if (h !== 'x-request-id' && h !== 'x-shipit-release') res.removeHeader(h);
     if (ctx.timedOut)
       return void send(
         res,
@@ -382,7 +532,7 @@ export class ProxyServer {
       );
     const code = err.code ?? '';
     if (failed && (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH')) failed.healthy = false; // passive check
-    if (!ctx.retried && RETRYABLE.has(code) && !hasBody(req)) {
+    if (!ctx.retried && !ctx.answered && RETRYABLE.has(code) && !hasBody(req)) {
       ctx.retried = true;
       const next = this.chooseTarget(req, res, ctx.route, failed ?? undefined);
       if (next) return this.dispatch(req, res, ctx, next);
@@ -470,10 +620,12 @@ const REASONS: Record<string, string> = {
   EHOSTUNREACH: 'unreachable',
   ENETUNREACH: 'unreachable',
   ETIMEDOUT: 'timeout',
+  ERR_UNEXPECTED_UPGRADE: 'invalid_response',
 };
 
 /** The `reason` label of shipit_upstream_errors_total for a socket error code. */
 function errorReason(code: string | undefined): string {
+  if (code?.startsWith('HPE_')) return 'invalid_response'; // the upstream's answer did not parse
   return (code && REASONS[code]) || 'other';
 }
 
@@ -544,4 +696,21 @@ function send(res: http.ServerResponse, status: number, message: string, service
     'content-length': Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/** Binds server to port/host, or takes over a listening socket handed over by another process. */
+function listenOn(
+  server: net.Server,
+  handle: net.Server | undefined,
+  port: number,
+  host: string,
+): Promise<void> {
+  if (handle) return listenOnInherited(server, handle);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
