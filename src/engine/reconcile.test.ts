@@ -184,5 +184,67 @@ describe('reconcile', () => {
         ?.releases.get(1)
         ?.targets.map((t) => t.id),
     ).toEqual([a.id]);
+    // the dead one goes (its name is free for a replacement) and the shortfall is reported
+    expect(report.removed).toEqual([b.name]);
+    expect(report.mismatched).toEqual([{ service: 'web', release: 1, running: 1, want: 2 }]);
+    expect(s.runtime.all({ project: PROJECT }).map((c) => c.id)).toEqual([a.id]);
+  });
+
+  it('completes a deploy that had flipped (recorded live, no result yet)', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'retired'));
+    s.store.insertRelease({ ...rec(2, 'live'), result: null });
+    const old = await s.start('web', 1, 1);
+    const a = await s.start('web', 2, 1);
+    const b = await s.start('web', 2, 2);
+    const report = await s.run();
+    expect(report.completed).toEqual([{ service: 'web', release: 2 }]);
+    expect(report.interrupted).toEqual([]);
+    expect(report.removed).toEqual([old.name]);
+    expect(s.store.getRelease('web', 2)).toMatchObject({ status: 'live', result: 'succeeded' });
+    expect(s.store.listEvents('web', 2).map((e) => e.type)).toEqual(['completed']);
+    expect(s.runtime.all({ project: PROJECT }).map((c) => c.id)).toEqual([a.id, b.id]);
+    expect(s.router.weights('web')).toEqual({ 2: 100 });
+  });
+
+  it('records a rollback or scale that a restart cut short, and nothing already ended', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'previous'));
+    s.store.insertRelease(rec(2, 'live'));
+    s.store.insertRelease(rec(1, 'live', 'api'));
+    s.store.insertRelease(rec(1, 'live', 'db'));
+    const ev = (service: string, type: string, data?: Record<string, unknown>) =>
+      s.store.appendEvent({ service, release: 1, at: 1, type, message: type, data });
+    ev('web', 'plan', { what: 'rollback' });
+    ev('web', 'step');
+    ev('api', 'scale');
+    ev('api', 'step-done');
+    ev('db', 'plan', { what: 'rollback' });
+    ev('db', 'live');
+    const report = await s.run();
+    expect(report.cutShort.sort((x, y) => x.service.localeCompare(y.service))).toEqual([
+      { service: 'api', what: 'scale' },
+      { service: 'web', what: 'rollback' },
+    ]);
+    expect(s.store.listEvents('web').at(-1)).toMatchObject({ type: 'interrupted' });
+    expect(s.store.listEvents('db').at(-1)).toMatchObject({ type: 'live' });
+    // the records are the truth: r2 stays live
+    expect(s.router.weights('web')).toEqual({ 2: 100 });
+  });
+
+  it('routes the live release before removing what an interrupted deploy left', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    s.store.insertRelease(rec(2, 'deploying'));
+    await s.start('web', 1, 1);
+    await s.start('web', 2, 1);
+    const stop = s.runtime.stop.bind(s.runtime);
+    let routedAtStop: Record<number, number> | null = null;
+    s.runtime.stop = async (id, grace) => {
+      routedAtStop = s.router.weights('web');
+      return stop(id, grace);
+    };
+    await s.run();
+    expect(routedAtStop).toEqual({ 1: 100 });
   });
 });

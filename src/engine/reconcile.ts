@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ContainerInfo, HealthcheckSpec, ReleaseRecord } from '../domain/types';
+import type { ContainerInfo, DeployEvent, HealthcheckSpec, ReleaseRecord } from '../domain/types';
 import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
@@ -22,50 +22,89 @@ export interface ReconcileDeps {
 
 export interface ReconcileReport {
   adopted: { service: string; release: number; containers: string[] }[];
+  /** Deploys that had not flipped: rolled back. */
   interrupted: { service: string; release: number }[];
+  /** Deploys that had flipped (recorded live) but not cleaned up: completed. */
+  completed: { service: string; release: number }[];
+  /** Rollbacks and scales cut short; the records say where they stood. */
+  cutShort: { service: string; what: string }[];
+  /** Live releases that run a different number of containers than recorded: the caller rescales. */
+  mismatched: { service: string; release: number; running: number; want: number }[];
   removed: string[];
 }
+
+/** Events that end an operation; a `plan` or `scale` with none of these after it was cut short. */
+const ENDS = new Set(['live', 'failed', 'scaled', 'interrupted', 'step-failed']);
 
 /**
  * On daemon start: adopt the running containers of every live release (same
  * ids, no restart), keep previous releases for rollback, and remove what an
- * interrupted deploy left behind. The store says what should be; Docker says
- * what is.
+ * interrupted operation left behind. The store says what should be; Docker
+ * says what is. A deploy killed before its flip is rolled back (its release is
+ * recorded failed, its containers go); one killed after it (the release was
+ * recorded live in the same transaction that demoted the old one) is
+ * completed. Live releases are routed before anything is removed, so traffic
+ * is served again as soon as possible.
  */
 export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
-  const report: ReconcileReport = { adopted: [], interrupted: [], removed: [] };
+  const report: ReconcileReport = {
+    adopted: [],
+    interrupted: [],
+    completed: [],
+    cutShort: [],
+    mismatched: [],
+    removed: [],
+  };
   const containers = await d.runtime.list({ project: d.project });
   const now = d.clock.now();
+  const note = (service: string, release: DeployEvent['release'], type: string, message: string) =>
+    d.store.appendEvent({ service, release, at: now, type, message });
 
-  for (const r of d.store.releasesWithStatus(['deploying'])) {
+  const deploying = d.store.releasesWithStatus(['deploying']);
+  for (const r of deploying) {
     d.store.updateRelease(r.service, r.number, {
       status: 'failed',
       result: 'interrupted',
-      reason: 'the daemon stopped during the deploy; rolled back on restart',
+      reason: 'the daemon stopped during the deploy, before the flip; rolled back on restart',
       finishedAt: now,
     });
-    d.store.appendEvent({
-      service: r.service,
-      release: r.number,
-      at: now,
-      type: 'interrupted',
-      message: `r${r.number} was interrupted by a daemon restart and rolled back`,
-    });
+    note(
+      r.service,
+      r.number,
+      'interrupted',
+      `r${r.number} was interrupted by a daemon restart before it took all traffic: rolled back`,
+    );
     report.interrupted.push({ service: r.service, release: r.number });
+  }
+  for (const r of d.store.releasesWithStatus(['live'])) {
+    if (r.result !== null) continue;
+    d.store.updateRelease(r.service, r.number, { result: 'succeeded' });
+    note(
+      r.service,
+      r.number,
+      'completed',
+      `r${r.number} had taken all traffic when the daemon stopped: its rollout was completed on restart`,
+    );
+    report.completed.push({ service: r.service, release: r.number });
+  }
+  const services = new Set([...containers.map((c) => c.service)]);
+  for (const r of d.store.releasesWithStatus(['live', 'previous'])) services.add(r.service);
+  for (const service of services) {
+    if (deploying.some((r) => r.service === service)) continue; // recorded above
+    const cut = cutShort(d.store.listEvents(service, undefined, 200));
+    if (!cut) continue;
+    note(
+      service,
+      cut.release,
+      'interrupted',
+      `a ${cut.what} was interrupted by a daemon restart; the releases stay as recorded`,
+    );
+    report.cutShort.push({ service, what: cut.what });
   }
 
   const keep = new Set<string>();
   for (const r of d.store.releasesWithStatus(['live', 'previous']))
     keep.add(`${r.service}:${r.number}`);
-
-  const leftovers = containers.filter((c) => !keep.has(`${c.service}:${c.release}`));
-  await Promise.all(
-    leftovers.map(async (c) => {
-      await d.runtime.stop(c.id, 0);
-      await d.runtime.remove(c.id);
-      report.removed.push(c.name);
-    }),
-  );
 
   // Several live releases of one service (rainbow) are routed together: the newest takes new users.
   const byService = new Map<string, ReleaseRecord[]>();
@@ -93,18 +132,48 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
         containers: mine,
       });
       report.adopted.push({ service, release: r.number, containers: mine.map((c) => c.id) });
-      if (mine.length < r.replicas) {
+      if (mine.length !== r.replicas) {
         d.log.warn(
           { service, release: r.number, running: mine.length, want: r.replicas },
-          'live release has fewer running containers than recorded',
+          'live release runs a different number of containers than recorded',
         );
+        report.mismatched.push({
+          service,
+          release: r.number,
+          running: mine.length,
+          want: r.replicas,
+        });
       }
     }
     d.routes.publish(service, routed);
     for (const id of unhealthy) d.router.setHealth(id, false);
   }
+
+  // Containers of releases no longer kept, and dead ones of kept releases (a rollback starts afresh).
+  const leftovers = containers.filter((c) => !keep.has(`${c.service}:${c.release}`) || !c.running);
+  await Promise.all(
+    leftovers.map(async (c) => {
+      await d.runtime.stop(c.id, 0);
+      await d.runtime.remove(c.id);
+      report.removed.push(c.name);
+    }),
+  );
   for (const r of d.store.releasesWithStatus(['previous'])) d.retirer.schedule(r);
   return report;
+}
+
+/** The last rollback or scale in a service's events, if nothing ended it. */
+function cutShort(events: DeployEvent[]): { what: string; release: DeployEvent['release'] } | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (ENDS.has(e.type)) return null;
+    if (e.type === 'scale') return { what: 'scale', release: e.release };
+    if (e.type === 'plan') {
+      const what = (e.data as { what?: string } | undefined)?.what ?? 'deploy';
+      return { what, release: e.release };
+    }
+  }
+  return null;
 }
 
 async function firstProbe(

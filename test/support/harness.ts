@@ -119,7 +119,8 @@ ${o.extraYaml ?? ''}`);
   }
 
   log(): string {
-    return this.daemonLog.join('').split('\n').slice(-30).join('\n');
+    const lines = Number(process.env.SHIPIT_LOG_LINES) || 30;
+    return this.daemonLog.join('').split('\n').slice(-lines).join('\n');
   }
 
   async kill9(): Promise<void> {
