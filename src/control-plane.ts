@@ -1,6 +1,7 @@
 // The control API's view of the daemon: each route's call, in one place.
 import type { DeployEvent, ReleaseRecord } from './domain/types';
 import type { ControlPlane } from './api/server';
+import { rotateTokenFile } from './api/auth';
 import type { Daemon } from './daemon';
 
 export function brief(r: ReleaseRecord) {
@@ -42,7 +43,13 @@ export function controlPlane(get: () => Daemon): ControlPlane {
     rollback: (service, body, sink) =>
       get().deployer.rollback(service, body.to, { dryRun: body.dryRun }, sink),
     shutdown: (remove) => get().shutdown(remove),
-    audit: (action, detail) => get().store.audit('api', action, detail),
+    handOver: (cmd) => get().handOver(cmd),
+    audit: (record) => get().store.audit(record),
+    auditLog: (limit) => ({ entries: get().store.listAudit(limit) }),
+    rotateToken: () => {
+      const file = get().files.token;
+      return { token: rotateTokenFile(file), file };
+    },
     logs: (q, signal) => get().logLines(q, signal),
     metrics: async () => {
       const m = get().observe.metrics;

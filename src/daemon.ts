@@ -1,9 +1,10 @@
 // Composition root: the only place that wires real adapters together.
 import fs from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { LoadedConfig } from './config';
-import { ShipitError, usageError } from './domain/errors';
+import { ShipitError, conflict, usageError } from './domain/errors';
 import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
 import { DockerRuntime } from './docker/runtime';
@@ -33,6 +34,8 @@ import { Autoscaler } from './scale/autoscaler';
 import { PreviewManager } from './engine/previews';
 import { Discovery } from './engine/discovery';
 import { Healer } from './scale/healer';
+import type { ReconcileReport } from './engine/reconcile';
+import { Successor } from './handover';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -64,6 +67,11 @@ export interface DaemonOptions {
   usageIntervalMs?: number;
   /** The autoscaler's clock (schedules, delays); tests inject one. */
   autoscaleClock?: Clock;
+  /**
+   * Daemon upgrade, new side: the listening sockets of the daemon being
+   * replaced (see handover.ts). Background work then waits for startBackground().
+   */
+  inherited?: ReadonlyMap<string, net.Server>;
 }
 
 export class Daemon {
@@ -79,6 +87,10 @@ export class Daemon {
   /** Aggregated container logs: follows every managed container from startup. */
   logCollector: LogCollector | null = null;
   private accessFlush: NodeJS.Timeout | null = null;
+  private report: ReconcileReport | null = null;
+  private handingOver = false;
+  /** Set once a successor took over (daemon upgrade): shutdown then leaves its sockets and pid file alone. */
+  private handedOver = false;
   private resolveClosed!: () => void;
   /** Resolves once the daemon has shut down (after `shutdown`). */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -108,7 +120,7 @@ export class Daemon {
     const files = daemonFiles(cfg);
     fs.mkdirSync(files.stateDir, { recursive: true });
     const log = opts.log ?? pino({ base: { project: cfg.project } });
-    assertNotRunning(files.pid);
+    if (!opts.inherited) assertNotRunning(files.pid);
     const runtime = opts.runtime ?? new DockerRuntime();
     await runtime.ping();
     const store = SqliteStore.open(files.db);
@@ -191,6 +203,7 @@ export class Daemon {
       maxBodyBytes: cfg.proxy.maxBodyBytes,
       accessLog,
       log: log.child({ part: 'proxy' }),
+      inherited: opts.inherited,
       coldStart: (service) => {
         autoscaler.touch(service);
         return scaler.wake(service);
@@ -248,29 +261,16 @@ export class Daemon {
       log: log.child({ part: 'preview' }),
       services: () => Object.keys(cfg.services),
     });
-    try {
-      await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
+    const listenProxy = () =>
+      proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
       });
-      // A container that dies leaves routing at once, not at its next failed probe.
-      daemon.unwatch = runtime.watch(project, (e) => {
-        if (e.action !== 'die' && e.action !== 'oom') return;
-        router.setHealth(e.id, false);
-        log.warn(
-          { service: e.service, release: e.release, container: e.id.slice(0, 12), event: e.action },
-          'container died',
-        );
-        daemon?.healer.died(e.service, e.release, e.id);
-      });
-      daemon.logCollector = new LogCollector({
-        project,
-        runtime,
-        store: store.logs,
-        log: log.child({ part: 'logs' }),
-        retentionMs: cfg.raw.logs.retention,
-        maxLines: cfg.raw.logs.maxLines,
-      });
-      daemon.logCollector.start();
+    try {
+      // Bound first (a port in use must fail before anything changes), but requests wait
+      // until reconcile has filled the routing table: not a 404 for a service that exists.
+      // A successor (daemon upgrade) takes its sockets only then: its predecessor serves meanwhile.
+      proxy.hold();
+      if (!opts.inherited) await listenProxy();
       // The access log is buffered: flushed every second so `shipit logs --access -f` stays live.
       daemon.accessFlush = setInterval(() => {
         try {
@@ -293,26 +293,73 @@ export class Daemon {
         log,
       });
       log.info(report, 'reconciled');
+      daemon.report = report;
+      if (opts.inherited) await listenProxy();
+      proxy.open();
       const apiListen = cfg.api.socketPath
         ? { socketPath: cfg.api.socketPath }
         : { host: cfg.api.host, port: cfg.api.port };
-      await api.listen(apiListen).catch((e: NodeJS.ErrnoException) => {
+      const apiKey = `api:${cfg.api.host}:${cfg.api.port}`;
+      const handover = opts.inherited ? { inherited: opts.inherited.get(apiKey) } : undefined;
+      await api.listen(apiListen, handover).catch((e: NodeJS.ErrnoException) => {
         throw listenError(
           e,
           `api.listen ${cfg.api.socketPath ?? `${cfg.api.host}:${cfg.api.port}`}`,
         );
       });
       daemon.reaper = new RainbowReaper({ store, router, executor, locks, clock, log });
-      daemon.reaper.start();
-      observe.start();
-      autoscaler.start();
-      daemon.previews.start();
-      fs.writeFileSync(files.pid, `${process.pid}\n`);
+      if (!opts.inherited) daemon.startBackground();
     } catch (e) {
       await daemon.shutdown(false);
       throw e;
     }
     return daemon;
+  }
+
+  /**
+   * The daemon's own work besides serving: Docker events, log collection,
+   * rainbow reaping, metrics and alerts, autoscaling, preview TTLs, and
+   * rescaling what a restart found short. A successor (daemon upgrade) starts
+   * it only once its predecessor has stopped its own.
+   */
+  startBackground(): void {
+    const { runtime, router, store, log, scaler, cfg } = this;
+    // A container that dies leaves routing at once, not at its next failed probe.
+    this.unwatch = runtime.watch(cfg.project, (e) => {
+      if (e.action !== 'die' && e.action !== 'oom') return;
+      router.setHealth(e.id, false);
+      log.warn(
+        { service: e.service, release: e.release, container: e.id.slice(0, 12), event: e.action },
+        'container died',
+      );
+      this.healer.died(e.service, e.release, e.id);
+    });
+    this.logCollector = new LogCollector({
+      project: cfg.project,
+      runtime,
+      store: store.logs,
+      log: log.child({ part: 'logs' }),
+      retentionMs: cfg.raw.logs.retention,
+      maxLines: cfg.raw.logs.maxLines,
+    });
+    this.logCollector.start();
+    this.reaper?.start();
+    this.observe.start();
+    this.autoscaler.start();
+    this.previews.start();
+    // An interrupted rolling deploy or scale leaves the live release short (or long): back to its count.
+    for (const m of this.report?.mismatched ?? []) {
+      scaler
+        .scale(m.service, m.want, {
+          source: 'reconcile',
+          reason: `${m.running} of ${m.want} running after a restart`,
+          lockWaitMs: 60_000,
+        })
+        .catch((e: Error) =>
+          log.warn({ service: m.service, err: e.message }, 'rescale after restart failed'),
+        );
+    }
+    fs.writeFileSync(this.files.pid, `${process.pid}\n`);
   }
 
   /** Deploys every configured service that has no live release yet (the `up` promise). */
@@ -340,13 +387,8 @@ export class Daemon {
     this.readyFlag = true;
   }
 
-  shutdown(remove: boolean): Promise<void> {
-    if (!this.closing) this.closing = this.doShutdown(remove);
-    return this.closing;
-  }
-
-  private async doShutdown(remove: boolean): Promise<void> {
-    this.log.info({ remove }, 'shutting down');
+  /** Stops what startBackground began, and the retirer's timers; serving goes on. */
+  private async stopBackground(): Promise<void> {
     this.unwatch();
     this.reaper?.stop();
     this.observe.stop();
@@ -354,10 +396,82 @@ export class Daemon {
     this.previews.stop();
     this.healer.stop();
     this.retirer.stop();
-    this.monitor.stop();
-    await this.api.close().catch(() => {});
-    await this.proxy.close().catch(() => {});
     await this.logCollector?.stop().catch(() => {});
+  }
+
+  /**
+   * Daemon upgrade, old side (`shipit up` while this daemon runs): starts the
+   * successor with `cmd`, hands it the listening sockets and, once it serves,
+   * stops accepting, lets open connections finish and shuts down. Every
+   * service is locked across it, so it is refused while an operation runs.
+   * If the successor fails to start, nothing changed here.
+   */
+  async handOver(cmd: { node: string; script: string }): Promise<{ from: number; to: number }> {
+    if (this.handingOver || this.closing)
+      throw conflict('a daemon upgrade or shutdown is already in progress');
+    const names = new Set(Object.keys(this.cfg.services));
+    for (const r of this.store.releasesWithStatus(['live', 'previous', 'deploying']))
+      names.add(r.service);
+    const unlocks: (() => void)[] = [];
+    const unlockAll = () => unlocks.forEach((u) => u());
+    try {
+      for (const name of names) unlocks.push(this.locks.acquire(name, 'a daemon upgrade'));
+    } catch (e) {
+      unlockAll();
+      throw e;
+    }
+    this.handingOver = true;
+    let next: Successor | null = null;
+    try {
+      next = new Successor({ ...cmd, configPath: this.cfg.path, logFile: this.files.log });
+      this.log.info({ pid: next.pid, script: cmd.script }, 'daemon upgrade: successor started');
+      next.sendListeners([...this.proxy.listeners(), ...this.api.listeners()]);
+      await next.expect('ready', 120_000);
+    } catch (e) {
+      next?.kill();
+      this.handingOver = false;
+      unlockAll();
+      throw e;
+    }
+    // The successor serves beside us now: from here we only finish what we have.
+    await this.stopBackground();
+    const drainMs = Math.max(
+      5000,
+      ...Object.values(this.cfg.services).map((s) => s.deploy.drainTimeoutMs),
+    );
+    const drained = this.proxy.retire(drainMs);
+    this.api.stopAccepting();
+    next.send({ t: 'go' });
+    try {
+      await next.expect('running', 30_000);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'daemon upgrade: the successor failed late');
+    }
+    next.release();
+    this.handedOver = true;
+    const to = next.pid;
+    this.log.info({ successor: to }, 'daemon upgrade: handed over; draining');
+    void drained.then(() => this.shutdown(false));
+    return { from: process.pid, to };
+  }
+
+  /** True once a successor took over: the process may exit when `closed` resolves. */
+  get replaced(): boolean {
+    return this.handedOver;
+  }
+
+  shutdown(remove: boolean): Promise<void> {
+    if (!this.closing) this.closing = this.doShutdown(remove);
+    return this.closing;
+  }
+
+  private async doShutdown(remove: boolean): Promise<void> {
+    this.log.info({ remove }, 'shutting down');
+    await this.stopBackground();
+    this.monitor.stop();
+    // After a handover the API's socket path is the successor's: closing ours would unlink it.
+    if (!this.handedOver) await this.api.close().catch(() => {});
+    await this.proxy.close().catch(() => {});
     if (remove) {
       const all = await this.runtime.list({ project: this.cfg.project }).catch(() => []);
       await Promise.all(all.map((c) => this.runtime.remove(c.id).catch(() => {})));

@@ -1,63 +1,17 @@
 import http from 'node:http';
 import fs from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Logger } from 'pino';
-import type { DeployEvent } from '../domain/types';
-import { ShipitError, isShipitError, unauthorized, notFound, usageError } from '../domain/errors';
-import type { LiveEvent, StatsEvent } from '../observe/observability';
-import { parseLogRequest, type LogRequest } from '../observe/log-query';
+import { ShipitError, configError, isShipitError, notFound, unauthorized } from '../domain/errors';
 import { checkBearer } from './auth';
+import { RequestAudit, isMutating } from './audit';
+import { AuthRateLimiter, clientAddress, limiterKey, type RateLimitOptions } from './rate-limit';
+import { errorLine, json, toShipitError } from './respond';
+import { matchRoute, type ControlPlane } from './routes';
 import { Dashboard, refuseCsrf } from './ui';
-import {
-  deployBodySchema,
-  parseBody,
-  previewBodySchema,
-  rollbackBodySchema,
-  scaleBodySchema,
-  shutdownBodySchema,
-} from './validation';
+import { listenOnInherited } from '../handover';
 
-/** What the API drives; the daemon implements it. */
-export interface ControlPlane {
-  status(service?: string): unknown;
-  releases(service?: string, limit?: number): unknown;
-  events(service?: string, release?: number, limit?: number): unknown;
-  deploy(
-    body: ReturnType<typeof deployBodySchema.parse>,
-    service: string,
-    sink: (e: DeployEvent) => void,
-  ): Promise<unknown>;
-  rollback(
-    service: string,
-    body: ReturnType<typeof rollbackBodySchema.parse>,
-    sink: (e: DeployEvent) => void,
-  ): Promise<unknown>;
-  promote(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
-  scale(
-    service: string,
-    body: ReturnType<typeof scaleBodySchema.parse>,
-    sink: (e: DeployEvent) => void,
-  ): Promise<unknown>;
-  abort(service: string, sink: (e: DeployEvent) => void): Promise<unknown>;
-  shutdown(remove: boolean): Promise<void>;
-  /** Log lines (container logs, or with q.access the proxy access log), oldest first; with q.follow the stream goes on until `signal` aborts. */
-  logs(q: LogRequest, signal: AbortSignal): AsyncIterable<unknown>;
-  audit(action: string, detail: Record<string, unknown>): void;
-  previewUp(
-    body: ReturnType<typeof previewBodySchema.parse>,
-    sink: (e: DeployEvent) => void,
-  ): Promise<unknown>;
-  previewDown(name: string): Promise<unknown>;
-  previews(): unknown;
-  /** A service's public hosts, discovery names and live targets. */
-  endpoints(service: string): unknown;
-  /** Prometheus text exposition. */
-  metrics(): Promise<{ contentType: string; text: string }>;
-  /** Live feed (stats each tick, deploy events, alert transitions) until the returned function is called. */
-  subscribe(fn: (e: LiveEvent) => void): () => void;
-  /** The current live stats, sent first to a new subscriber. */
-  live(): StatsEvent;
-}
+export type { ControlPlane } from './routes';
 
 export interface ApiListen {
   socketPath?: string;
@@ -65,27 +19,49 @@ export interface ApiListen {
   port?: number;
 }
 
-const MAX_BODY = 1 << 20;
+export interface ApiOptions {
+  /** Auth-failure throttling (default: 10 failures a minute lock a client out for a minute, then 2, 4...). */
+  rateLimit?: RateLimitOptions;
+}
+
+/** Audit names of the dashboard's own POSTs (they are not in the route table: no token needed). */
+const UI_ACTIONS = new Map([
+  ['/ui/login', 'login'],
+  ['/ui/logout', 'logout'],
+]);
 
 export class ApiServer {
   readonly server: http.Server;
   readonly ui: Dashboard;
+  readonly limiter: AuthRateLimiter;
+  private token: string;
+  private socket: { path: string; bound: string; ino: number } | null = null;
+  private tcpKey: string | null = null;
 
   constructor(
     private readonly plane: ControlPlane,
-    private readonly token: string,
+    token: string,
     private readonly log: Logger,
+    opts: ApiOptions = {},
   ) {
-    this.ui = new Dashboard(token);
-    this.server = http.createServer((req, res) => {
-      this.route(req, res).catch((err) => this.fail(res, err));
-    });
+    this.token = requireToken(token);
+    this.limiter = new AuthRateLimiter(opts.rateLimit);
+    this.ui = new Dashboard(token, undefined, undefined, this.limiter);
+    this.server = http.createServer((req, res) => void this.handle(req, res));
   }
 
-  async listen(l: ApiListen): Promise<void> {
+  /**
+   * Binds the API. For a daemon upgrade (`handover`): a TCP listener takes
+   * the predecessor's socket (`inherited`); a unix socket is bound under a
+   * staging name and moved over the real one by publish(), so the path always
+   * answers, first the old daemon, then the new.
+   */
+  async listen(l: ApiListen, handover?: { inherited?: net.Server }): Promise<void> {
+    let bindPath = l.socketPath;
     if (l.socketPath) {
+      if (handover) bindPath = `${l.socketPath}.${process.pid}`;
       // A socket file left by a daemon that was killed: nobody answers on it.
-      if (fs.existsSync(l.socketPath)) fs.unlinkSync(l.socketPath);
+      if (fs.existsSync(bindPath as string)) fs.unlinkSync(bindPath as string);
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -93,10 +69,41 @@ export class ApiServer {
         this.server.off('error', reject);
         resolve();
       };
-      if (l.socketPath) this.server.listen(l.socketPath, done);
+      if (bindPath) this.server.listen(bindPath, done);
+      else if (handover?.inherited)
+        listenOnInherited(this.server, handover.inherited).then(done, reject);
       else this.server.listen(l.port ?? 7070, l.host ?? '127.0.0.1', done);
     });
-    if (l.socketPath) fs.chmodSync(l.socketPath, 0o600);
+    if (bindPath) {
+      fs.chmodSync(bindPath, 0o600);
+      this.socket = {
+        path: l.socketPath as string,
+        bound: bindPath,
+        ino: fs.statSync(bindPath).ino,
+      };
+    } else this.tcpKey = `api:${l.host ?? '127.0.0.1'}:${l.port ?? 7070}`;
+  }
+
+  /** Daemon upgrade, new side: the staged unix socket takes the real name (an atomic rename). */
+  publish(): void {
+    if (this.socket && this.socket.bound !== this.socket.path)
+      fs.renameSync(this.socket.bound, this.socket.path);
+  }
+
+  /** The TCP listener, by key, for a daemon upgrade to hand over (a unix socket is re-bound instead). */
+  listeners(): [string, net.Server][] {
+    return this.tcpKey ? [[this.tcpKey, this.server]] : [];
+  }
+
+  /**
+   * Daemon upgrade, old side, once the successor serves: stop accepting. A
+   * TCP socket is closed here (the successor holds its own copy); a unix
+   * socket is left alone, since closing it would unlink the path, which is
+   * the successor's socket now; the handle is only unref'd.
+   */
+  stopAccepting(): void {
+    if (this.tcpKey) net.Server.prototype.close.call(this.server);
+    this.server.unref();
   }
 
   address(): string | net.AddressInfo | null {
@@ -104,239 +111,136 @@ export class ApiServer {
   }
 
   close(): Promise<void> {
-    return new Promise((r) => {
+    return new Promise<void>((r) => {
       this.server.close(() => r());
       this.server.closeAllConnections();
+    }).then(() => {
+      // Bound under a staging name, the real path is not unlinked by close: unless it is another's now.
+      const s = this.socket;
+      if (!s || s.bound === s.path) return;
+      try {
+        if (fs.statSync(s.path).ino === s.ino) fs.unlinkSync(s.path);
+      } catch {
+        /* gone already */
+      }
     });
   }
 
-  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://shipit');
+  /** Swaps the token in memory: the old one is refused from now on and dashboard sessions end. */
+  setToken(token: string): void {
+    this.token = requireToken(token);
+    this.ui.rotate(token);
+  }
+
+  /** Answers one request, then (for a mutating one) writes its audit row. */
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const address = clientAddress(req);
+    let audit: RequestAudit | null = null;
+    try {
+      const url = new URL(req.url ?? '/', 'http://shipit');
+      if (isMutating(req.method)) audit = auditOf(req.method ?? '', url.pathname, address);
+      await this.route(req, res, url, address, audit);
+    } catch (err) {
+      this.fail(res, err, audit);
+    }
+    if (!audit?.record) return;
+    try {
+      this.plane.audit(audit.toRecord(res.statusCode));
+    } catch (err) {
+      this.log.error({ err, action: audit.action, path: audit.path }, 'audit log write failed');
+    }
+  }
+
+  private async route(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    address: string,
+    audit: RequestAudit | null,
+  ): Promise<void> {
     const p = url.pathname;
     if (req.method === 'GET' && p === '/healthz')
       return json(res, 200, { ok: true, pid: process.pid });
-    if (this.ui.owns(p)) return this.ui.handle(req, res, p);
-    const auth = this.ui.authenticate(req, checkBearer(req.headers.authorization, this.token));
-    if (auth === 'csrf') return refuseCsrf(res);
+    // The dashboard's static files are public; its login and logout are not.
+    if (this.ui.owns(p) && req.method !== 'POST') return this.ui.handle(req, res, p);
+    const key = limiterKey(address);
+    const verdict = this.limiter.check(key);
+    if (!verdict.allowed) {
+      // One row per lock-out: a client hammering away must not flush the audit log.
+      if (audit && verdict.refusals > 1) audit.record = false;
+      const secs = Math.ceil(verdict.retryAfterMs / 1000);
+      res.setHeader('retry-after', String(secs));
+      throw new ShipitError(
+        'rate-limited',
+        `too many failed authentication attempts from ${address}: try again in ${secs}s`,
+        'check the token the client sends (.shipit/token, or SHIPIT_TOKEN)',
+      );
+    }
+    if (this.ui.owns(p)) {
+      if (audit) audit.who = 'dashboard';
+      return this.ui.handle(req, res, p);
+    }
+    const header = req.headers.authorization;
+    const auth = this.ui.authenticate(req, checkBearer(header, this.token));
+    if (auth === 'csrf') {
+      if (audit) audit.who = 'dashboard';
+      return refuseCsrf(res);
+    }
     if (auth === 'none') {
-      this.log.warn({ path: p, remote: req.socket.remoteAddress }, 'unauthorised API call');
+      // A wrong credential is a guess; no credential at all (a fresh browser tab) is not.
+      if (header !== undefined) this.limiter.fail(key);
+      this.log.warn({ path: p, remote: address }, 'unauthorised API call');
       throw unauthorized(
         'missing or wrong API token',
         'the CLI reads it from .shipit/token (or SHIPIT_TOKEN)',
       );
     }
-    const q = url.searchParams;
-    const service = q.get('service') ?? undefined;
-    const num = (k: string) => (q.has(k) ? Number(q.get(k)) : undefined);
-    if (req.method === 'GET' && p === '/v1/status')
-      return json(res, 200, this.plane.status(service));
-    if (req.method === 'GET' && p === '/v1/releases')
-      return json(res, 200, this.plane.releases(service, num('limit')));
-    if (req.method === 'GET' && p === '/v1/logs')
-      return this.logs(req, res, parseLogRequest(q, Date.now()));
-    if (req.method === 'GET' && p === '/metrics') {
-      const m = await this.plane.metrics();
-      res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
-      return void res.end(m.text);
-    }
-    if (req.method === 'GET' && p === '/v1/events' && wantsEventStream(req))
-      return this.eventStream(req, res, service);
-    if (req.method === 'GET' && p === '/v1/events')
-      return json(res, 200, this.plane.events(service, num('release'), num('limit')));
-    if (req.method === 'GET' && p === '/v1/previews') return json(res, 200, this.plane.previews());
-    if (req.method === 'POST' && p === '/v1/previews') {
-      const body = await readJson(req);
-      const b = parseBody(previewBodySchema, body);
-      this.plane.audit('preview-up', { name: b.name, service: b.service, image: b.image });
-      return this.stream(res, (sink) => this.plane.previewUp(b, sink));
-    }
-    const pv = /^\/v1\/previews\/([^/]{1,64})$/.exec(p);
-    if (req.method === 'DELETE' && pv) {
-      let name: string;
-      try {
-        name = decodeURIComponent(pv[1]);
-      } catch {
-        throw usageError(`bad preview name in the URL: ${pv[1]}`);
-      }
-      this.plane.audit('preview-down', { name });
-      return json(res, 200, { preview: await this.plane.previewDown(name) });
-    }
-    const ep = /^\/v1\/services\/([a-z0-9-]{1,32})\/endpoints$/.exec(p);
-    if (req.method === 'GET' && ep) return json(res, 200, this.plane.endpoints(ep[1]));
-    const m = /^\/v1\/services\/([a-z0-9-]{1,32})\/(deploy|rollback|promote|abort|scale)$/.exec(p);
-    if (req.method === 'POST' && m) {
-      const body = await readJson(req);
-      const [, svc, action] = m;
-      this.plane.audit(action, { service: svc, body });
-      if (action === 'deploy') {
-        const b = parseBody(deployBodySchema, body);
-        if (b.spec.name !== svc)
-          throw usageError(`spec.name "${b.spec.name}" does not match the URL's service "${svc}"`);
-        return this.stream(res, (sink) => this.plane.deploy(b, svc, sink));
-      }
-      if (action === 'promote') return this.stream(res, (sink) => this.plane.promote(svc, sink));
-      if (action === 'abort') return this.stream(res, (sink) => this.plane.abort(svc, sink));
-      if (action === 'scale') {
-        const b = parseBody(scaleBodySchema, body);
-        return this.stream(res, (sink) => this.plane.scale(svc, b, sink));
-      }
-      const b = parseBody(rollbackBodySchema, body);
-      return this.stream(res, (sink) => this.plane.rollback(svc, b, sink));
-    }
-    if (req.method === 'POST' && p === '/v1/shutdown') {
-      const b = parseBody(shutdownBodySchema, await readJson(req));
-      this.plane.audit('shutdown', b);
-      json(res, 202, { ok: true });
-      setImmediate(() => void this.plane.shutdown(b.remove ?? false));
-      return;
-    }
-    throw notFound(`no route ${req.method} ${p}`);
-  }
-
-  /**
-   * NDJSON stream of events, then one `result` or `error` line. An error before
-   * the first event is a plain JSON error with its HTTP status (409, 400...).
-   */
-  private async stream(
-    res: http.ServerResponse,
-    run: (sink: (e: DeployEvent) => void) => Promise<unknown>,
-  ): Promise<void> {
-    const start = () => {
-      if (!res.headersSent)
-        res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    };
-    const sink = (e: DeployEvent) => {
-      if (res.writableEnded) return;
-      start();
-      res.write(`${JSON.stringify(e)}\n`);
-    };
-    let result: unknown;
-    try {
-      result = await run(sink);
-    } catch (err) {
-      if (!res.headersSent) throw err;
-      const e = toShipitError(err);
-      res.end(`${JSON.stringify({ type: 'error', status: e.httpStatus, ...e.toJSON() })}\n`);
-      return;
-    }
-    start();
-    res.end(`${JSON.stringify({ type: 'result', result })}\n`);
-  }
-
-  /** Server-sent events: `stats` every tick, `deploy` and `alert` as they happen. */
-  private eventStream(req: http.IncomingMessage, res: http.ServerResponse, service?: string): void {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-store',
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 2000\n\n');
-    const send = (e: LiveEvent) => {
-      if (service) {
-        if (e.type === 'stats') {
-          const services = e.data.services.filter((s) => s.name === service);
-          e = { type: 'stats', data: { ...e.data, services } };
-        } else if (e.data.service !== service) return;
-      }
-      res.write(`event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
-    };
-    send({ type: 'stats', data: this.plane.live() });
-    const unsubscribe = this.plane.subscribe(send);
-    // A comment now and then keeps idle proxies and browsers from closing the stream.
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
-    heartbeat.unref();
-    req.socket.setTimeout(0);
-    res.once('close', () => {
-      clearInterval(heartbeat);
-      unsubscribe();
+    if (audit) audit.who = auth === 'bearer' ? 'token' : 'dashboard';
+    const found = matchRoute(req.method, p);
+    if (!found) throw notFound(`no route ${req.method} ${p}`);
+    await found.route.handle({
+      req,
+      res,
+      url,
+      params: found.params,
+      plane: this.plane,
+      audit,
+      rotateToken: () => this.rotateToken(),
     });
   }
 
-  /** `{lines}` as one JSON document; with follow, NDJSON (backlog, then live) until the client leaves. */
-  private async logs(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    q: LogRequest,
-  ): Promise<void> {
-    const ac = new AbortController();
-    res.once('close', () => ac.abort());
-    const lines = this.plane.logs(q, ac.signal);
-    if (!q.follow) {
-      const all: unknown[] = [];
-      for await (const l of lines) all.push(l);
-      return json(res, 200, { lines: all });
-    }
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.flushHeaders();
-    req.socket.setTimeout(0);
-    const drained = () =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    for await (const l of lines) {
-      if (ac.signal.aborted) break;
-      if (!res.write(`${JSON.stringify(l)}\n`)) await drained();
-    }
-    res.end();
+  private rotateToken(): { token: string; file: string } {
+    const r = this.plane.rotateToken();
+    this.setToken(r.token);
+    this.log.info({ file: r.file }, 'API token rotated');
+    return r;
   }
 
-  private fail(res: http.ServerResponse, err: unknown): void {
+  private fail(res: http.ServerResponse, err: unknown, audit: RequestAudit | null): void {
     const e = toShipitError(err);
     if (!isShipitError(err)) this.log.error({ err }, 'API handler failed');
+    audit?.failedWith(e, e.httpStatus);
     if (res.headersSent) {
-      res.end(`${JSON.stringify({ type: 'error', status: e.httpStatus, ...e.toJSON() })}\n`);
+      if (!res.writableEnded) res.end(errorLine(e));
       return;
     }
     json(res, e.httpStatus, e.toJSON());
   }
 }
 
-function wantsEventStream(req: http.IncomingMessage): boolean {
-  return (req.headers.accept ?? '').includes('text/event-stream');
+function auditOf(method: string, path: string, address: string): RequestAudit {
+  const found = matchRoute(method, path);
+  const action = found?.route.action ?? UI_ACTIONS.get(path) ?? null;
+  const target = found?.params.service ?? found?.params.name ?? null;
+  return new RequestAudit(method, path, address, action, target);
 }
 
-function toShipitError(err: unknown): ShipitError {
-  if (isShipitError(err)) return err;
-  return new ShipitError('failed', err instanceof Error ? err.message : String(err));
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const s = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(s),
-  });
-  res.end(s);
-}
-
-function readJson(req: http.IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(usageError(`request body larger than ${MAX_BODY} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (!text.trim()) return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(usageError('request body is not valid JSON'));
-      }
-    });
-    req.on('error', reject);
-  });
+/** An empty token would let anyone in (over TCP: anyone on the network), so none is accepted. */
+function requireToken(token: string): string {
+  if (!token || !token.trim())
+    throw configError(
+      'the control API needs a non-empty token',
+      'delete the empty token file; shipit up writes a new one',
+    );
+  return token;
 }

@@ -11,7 +11,8 @@ export const serviceSpecSchema = z.strictObject({
   name,
   image: z.string().min(1).max(512),
   port: z.number().int().min(1).max(65535),
-  hosts: z.array(z.string().min(1)).min(1),
+  // [] is a service reached only through links (service discovery), as shipit.yml allows
+  hosts: z.array(z.string().min(1)),
   replicas: z.number().int().min(1).max(1000),
   env: z.record(z.string(), z.string()),
   command: z.array(z.string()).optional(),
@@ -111,6 +112,17 @@ export const rollbackBodySchema = z.strictObject({
 });
 
 export const shutdownBodySchema = z.strictObject({ remove: z.boolean().optional() });
+
+/** Daemon upgrade: the node binary and shipit script the successor runs (absolute paths). */
+export const handoverBodySchema = z.strictObject({
+  node: z.string().min(1).max(4096).startsWith('/'),
+  script: z
+    .string()
+    .min(1)
+    .max(4096)
+    .startsWith('/')
+    .regex(/\/shipit(\.js)?$/, 'the path of a shipit script (…/bin/shipit.js)'),
+});
 
 /** Parses a request body, or throws a usage error naming each bad field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {

@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { failed } from '../domain/errors';
+import { readTokenFile } from '../api/auth';
 import { call } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
 import { makeOut } from './render';
+import type { LoadedConfig } from '../config';
+import { isSuccessor, nextMessage, receiveListeners, tell } from '../handover';
 
 const READY_TIMEOUT_MS = 180_000;
 
@@ -25,7 +29,23 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const cfg = config(a);
       const { Daemon, daemonFiles } = await import('../daemon');
       const files = daemonFiles(cfg);
+      if (isSuccessor()) return runSuccessor(cfg);
+      if (!process.env.SHIPIT_DAEMON_CHILD && runningPid(files.pid)) {
+        // A daemon runs already: this is an upgrade. It hands its sockets to a new one, started
+        // from this (possibly newer) shipit, and drains; not one request is refused meanwhile.
+        const r = await call<{ from: number; to: number }>(
+          endpoint(cfg),
+          'POST',
+          '/v1/daemon/handover',
+          { node: process.execPath, script: path.resolve(process.argv[1]) },
+        );
+        out.data({ upgraded: true, ...r, log: files.log });
+        return out.line(
+          `shipit daemon upgraded: pid ${r.from} handed over to pid ${r.to} without dropping a connection; log ${files.log}`,
+        );
+      }
       if (a.detach && !process.env.SHIPIT_DAEMON_CHILD) {
+        readTokenFile(files.token); // a token file others can read: exit 2 here, not in the child
         fs.mkdirSync(files.stateDir, { recursive: true });
         const logFd = fs.openSync(files.log, 'a');
         const child = spawn(
@@ -87,6 +107,50 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       log.info('daemon ready');
       await daemon.closed;
       log.info('daemon stopped');
+      // Replaced by a successor: open API connections (streams) must not keep us alive.
+      if (daemon.replaced) process.exit(0);
     },
   );
+}
+
+/** The pid in the pid file if that process is alive. */
+function runningPid(file: string): number | null {
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8').trim());
+    if (!pid || pid === process.pid) return null;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+/** Daemon upgrade, new side: takes the old daemon's sockets, starts, and takes over when told. */
+async function runSuccessor(cfg: LoadedConfig): Promise<void> {
+  const { Daemon } = await import('../daemon');
+  const { default: pino } = await import('pino');
+  const log = pino({ base: { project: cfg.project } });
+  let daemon: Awaited<ReturnType<typeof Daemon.start>>;
+  try {
+    const inherited = await receiveListeners();
+    daemon = await Daemon.start(cfg, { log, inherited });
+    tell({ t: 'ready', pid: process.pid });
+    await nextMessage('go');
+    daemon.api.publish();
+    daemon.startBackground();
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'daemon upgrade: could not take over');
+    tell({ t: 'failed', error: (e as Error).message });
+    process.exit(1);
+  }
+  tell({ t: 'running', pid: process.pid });
+  const stop = () => void daemon.shutdown(false);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.once('disconnect', () => log.info('daemon upgrade: the old daemon let go'));
+  log.info({ proxy: daemon.proxy.address(), pid: process.pid }, 'daemon started (upgrade)');
+  await daemon.deployMissing();
+  log.info('daemon ready');
+  await daemon.closed;
+  log.info('daemon stopped');
 }
