@@ -18,6 +18,8 @@ export function crossCheck(cfg: { services?: unknown; alerts?: unknown }, ctx: C
     return;
   }
   const known = `services: ${names.join(', ')}`;
+  // Own keys only: `in` would also find Object.prototype's "constructor", a valid service name.
+  const isService = (name: string) => Object.prototype.hasOwnProperty.call(services, name);
   const owner = new Map<string, string>();
   for (const name of names) {
     const svc = services[name];
@@ -37,7 +39,7 @@ export function crossCheck(cfg: { services?: unknown; alerts?: unknown }, ctx: C
     }
     if (Array.isArray(svc.links)) {
       svc.links.forEach((link: unknown, i: number) => {
-        if (typeof link === 'string' && !(link in services)) {
+        if (typeof link === 'string' && !isService(link)) {
           ctx.addIssue({
             code: 'custom',
             path: ['services', name, 'links', i],
@@ -50,7 +52,7 @@ export function crossCheck(cfg: { services?: unknown; alerts?: unknown }, ctx: C
   if (!Array.isArray(cfg.alerts)) return;
   const alertNames = new Set<string>();
   cfg.alerts.forEach((alert: { name?: unknown; service?: unknown } | undefined, i: number) => {
-    if (typeof alert?.service === 'string' && !(alert.service in services)) {
+    if (typeof alert?.service === 'string' && !isService(alert.service)) {
       ctx.addIssue({
         code: 'custom',
         path: ['alerts', i, 'service'],

@@ -41,7 +41,10 @@ export function tryParseDuration(value: unknown): number | undefined {
   if (isNonNegativeInteger(value)) return value;
   if (typeof value !== 'string' || !DURATION_RE.test(value)) return undefined;
   const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text);
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
   let total = 0;
   for (const m of text.matchAll(DURATION_PART_RE)) total += Number(m[1]) * DURATION_UNITS[m[2]];
   const ms = Math.round(total);

@@ -92,13 +92,17 @@ function durationInput(what: string) {
   ] as const;
 }
 
-/** "500ms", "30s", "5m", "1h", "7d" or integer milliseconds; parsed to milliseconds. */
-export function duration(what = DURATION_EXPECTED) {
+/** "500ms", "30s", "5m", "1h", "7d" or integer milliseconds, at least `min`; parsed to milliseconds. */
+export function duration(what = DURATION_EXPECTED, min = 0) {
   const e = expecting(what);
   return z.union(durationInput(what), e).transform((v, ctx) => {
     const ms = tryParseDuration(v);
-    if (ms !== undefined) return ms;
-    ctx.issues.push({ code: 'custom', input: v, message: e.error({ input: v } as RawIssue) });
+    if (ms !== undefined && ms >= min) return ms;
+    const message =
+      ms === undefined
+        ? e.error({ input: v } as RawIssue)
+        : `expected at least ${min}ms, got ${describeValue(v)}`;
+    ctx.issues.push({ code: 'custom', input: v, message });
     return z.NEVER;
   });
 }
@@ -109,18 +113,29 @@ export function durationOrManual() {
   const e = expecting(what);
   return z
     .union([z.literal('manual', e), ...durationInput(what)], e)
-    .transform((v): number | 'manual' => (v === 'manual' ? v : (tryParseDuration(v) ?? 0)));
+    .transform((v, ctx): number | 'manual' => {
+      if (v === 'manual') return v;
+      // a pause too long to count in milliseconds is an error, not 0 (no hold at all)
+      const ms = tryParseDuration(v);
+      if (ms !== undefined) return ms;
+      ctx.issues.push({ code: 'custom', input: v, message: e.error({ input: v } as RawIssue) });
+      return z.NEVER;
+    });
 }
 
-/** "512k", "10m", "1g" (k = 1024) or integer bytes; parsed to bytes. */
-export function size(what = SIZE_EXPECTED) {
+/** "512k", "10m", "1g" (k = 1024) or integer bytes, at least `min`; parsed to bytes. */
+export function size(what = SIZE_EXPECTED, min = 0) {
   const e = expecting(what);
   return z
     .union([z.string(e).regex(new RegExp(SIZE_PATTERN), e), z.number(e).int(e).min(0, e)], e)
     .transform((v, ctx) => {
       const bytes = tryParseSize(v);
-      if (bytes !== undefined) return bytes;
-      ctx.issues.push({ code: 'custom', input: v, message: e.error({ input: v } as RawIssue) });
+      if (bytes !== undefined && bytes >= min) return bytes;
+      const message =
+        bytes === undefined
+          ? e.error({ input: v } as RawIssue)
+          : `expected at least ${min} bytes, got ${describeValue(v)}`;
+      ctx.issues.push({ code: 'custom', input: v, message });
       return z.NEVER;
     });
 }

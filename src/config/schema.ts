@@ -38,6 +38,9 @@ const HOST_RE =
 const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const TIME_RE = /^([01]\d|2[0-3]):[0-5]\d$/;
 export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+/** Bounds the daemon's API checks too (src/api/validation.ts): a config that loads must deploy. */
+const MAX_REPLICAS = 1000;
+const atMost = (max: number | string) => expecting(`at most ${max}`);
 
 // Cross-field checks run even when a sibling key has a problem, so one run reports every problem
 // (their callbacks therefore treat each field as possibly invalid).
@@ -59,8 +62,8 @@ const healthcheckSchema = strict({
     .optional()
     .describe('HTTP path probed with GET; 2xx/3xx is healthy (default "/")'),
   tcp: bool().default(false).describe('probe by opening a TCP connection instead of HTTP'),
-  interval: duration().prefault('1s').describe('time between probes'),
-  timeout: duration().prefault('2s').describe('a probe slower than this fails'),
+  interval: duration(undefined, 10).prefault('1s').describe('time between probes'),
+  timeout: duration(undefined, 1).prefault('2s').describe('a probe slower than this fails'),
   healthyThreshold: int(1).default(1).describe('consecutive passes to become healthy'),
   unhealthyThreshold: int(1).default(3).describe('consecutive failures to become unhealthy'),
 })
@@ -108,7 +111,9 @@ const DEFAULT_CANARY_STEPS = [
 ];
 
 const analysisSchema = strict({
-  interval: duration().prefault('5s').describe('how often the canary metrics are checked'),
+  interval: duration(undefined, 10)
+    .prefault('5s')
+    .describe('how often the canary metrics are checked'),
   minRequests: int(0).default(20).describe('requests needed before a verdict'),
   maxErrorRate: num({ min: 0, max: 1 }, 'a ratio from 0 to 1')
     .default(0.05)
@@ -145,7 +150,9 @@ const canarySchema = strict({
 
 const deploySchema = strict({
   strategy: oneOf(STRATEGIES).default('blue-green'),
-  deployTimeout: duration().prefault('60s').describe('the new release must be healthy within this'),
+  deployTimeout: duration(undefined, 1)
+    .prefault('60s')
+    .describe('the new release must be healthy within this'),
   drainTimeout: duration().prefault('30s').describe('in-flight requests may finish within this'),
   keepPrevious: duration()
     .prefault('10m')
@@ -173,8 +180,11 @@ const targetSchema = strict({
 }, evenWithIssues);
 
 const autoscaleSchema = strict({
-  min: int(0).default(1).describe('fewest replicas; 0 allows scale-to-zero'),
-  max: int(1).describe('most replicas'),
+  min: int(0)
+    .max(MAX_REPLICAS, atMost(MAX_REPLICAS))
+    .default(1)
+    .describe('fewest replicas; 0 allows scale-to-zero'),
+  max: int(1).max(MAX_REPLICAS, atMost(MAX_REPLICAS)).describe('most replicas'),
   target: targetSchema.prefault({ inflightPerReplica: 10 }),
   scaleDownDelay: duration()
     .prefault('60s')
@@ -215,13 +225,13 @@ const autoscaleSchema = strict({
 
 const serviceSchema = strict(
   {
-    image: pattern(/^\S+$/, 'an image like "demo-web:v1"'),
+    image: pattern(/^\S+$/, 'an image like "demo-web:v1"').max(512, atMost('512 characters')),
     port: int(1, 65535).describe('the port the container listens on'),
     hosts: listOf(hostSchema, 'a list of hosts like ["app.example.com"]')
       .default(['*'])
       .transform((hosts) => [...new Set(hosts)])
       .describe('Host header routing; "*" = default service; [] = only reachable through links'),
-    replicas: int(1).default(1),
+    replicas: int(1).max(MAX_REPLICAS, atMost(MAX_REPLICAS)).default(1),
     env: recordOf(
       /^[^=\s]+$/,
       'environment variable name',
@@ -236,7 +246,7 @@ const serviceSchema = strict(
       .optional()
       .describe("overrides the image's command"),
     resources: strict({
-      memory: size().optional().describe('memory limit per container, like 128m'),
+      memory: size(undefined, 1).optional().describe('memory limit per container, like 128m'),
       cpus: num({ gt: 0 }, 'a number of CPUs above 0, like 0.5').optional(),
     }).optional(),
     healthcheck: healthcheckSchema.prefault({}),
@@ -251,6 +261,7 @@ const serviceSchema = strict(
       ),
     autoscale: autoscaleSchema.optional(),
     links: listOf(pattern(NAME_RE, 'a service name'), 'a list of service names')
+      .max(100, atMost('100 service names'))
       .default([])
       .describe("names this service's containers can call"),
   },

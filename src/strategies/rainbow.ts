@@ -38,12 +38,21 @@ export function planRainbow(observed: Observed, desired: Desired): Plan {
     },
     { kind: 'mark', release: n, status: 'live', cause: 'rollout complete' },
   ];
+  const why = `at most maxLive ${maxLive} releases serve at once: the oldest goes`;
+  if (drop.length) {
+    const names = drop.map((r) => `r${r.number}`).join(', ');
+    steps.push({
+      kind: 'set-weights',
+      weights: weights(keep),
+      cause: `${names} ${drop.length === 1 ? 'gets' : 'get'} no new request`,
+    });
+  }
+  // Every record is written before any container goes (as in retire()): a failed write then
+  // still finds the containers of the release it routes back to, even when that one is dropped.
+  for (const old of drop)
+    steps.push({ kind: 'mark', release: old.number, status: 'retired', cause: why });
   for (const old of drop) {
-    const why = `at most maxLive ${maxLive} releases serve at once: the oldest goes`;
     steps.push(
-      { kind: 'set-weights', weights: weights(keep), cause: `r${old.number} gets no new request` },
-      // Recorded before its containers go, so a failed write leaves something to route back to.
-      { kind: 'mark', release: old.number, status: 'retired', cause: why },
       {
         kind: 'drain',
         release: old.number,

@@ -53,7 +53,10 @@ export function planRolling(observed: Observed, desired: Desired): Plan {
   };
   const weights = (): Record<number, number> => {
     const total = started + oldLeft.length;
-    const w = Math.round((started / total) * 100);
+    // While both releases have containers each keeps 1..99%: a share rounded to 0 (1 new
+    // container beside 200 old ones, or 1 old beside 200 new) leaves healthy containers
+    // unrouted, and with 1 new beside 200 old draining, nothing serves.
+    const w = Math.min(99, Math.max(1, Math.round((started / total) * 100)));
     return oldLeft.length ? { [live.number]: 100 - w, [n]: w } : { [n]: 100 };
   };
 
