@@ -36,6 +36,8 @@ import { Discovery } from './engine/discovery';
 import { Healer } from './scale/healer';
 import type { ReconcileReport } from './engine/reconcile';
 import { Successor } from './handover';
+import { EngineWatch } from './engine/engine-watch';
+import { resync, type Shortfall } from './engine/resync';
 
 export interface DaemonFiles {
   stateDir: string;
@@ -88,6 +90,8 @@ export class Daemon {
   logCollector: LogCollector | null = null;
   private accessFlush: NodeJS.Timeout | null = null;
   private report: ReconcileReport | null = null;
+  /** Notices the Docker engine going away and coming back (then resyncs). */
+  engine!: EngineWatch;
   private handingOver = false;
   /** Set once a successor took over (daemon upgrade): shutdown then leaves its sockets and pid file alone. */
   private handedOver = false;
@@ -239,6 +243,15 @@ export class Daemon {
       clock,
       log: log.child({ part: 'heal' }),
     });
+    daemon.engine = new EngineWatch({
+      runtime,
+      log: log.child({ part: 'engine' }),
+      onBack: async () => {
+        const d = daemon as Daemon;
+        const short = await resync({ project, runtime, store, router, routes, locks, log });
+        d.rescale(short, 'engine-restart', 'after the Docker engine came back');
+      },
+    });
     daemon.discovery = new Discovery({
       project,
       runtime,
@@ -323,7 +336,7 @@ export class Daemon {
    * it only once its predecessor has stopped its own.
    */
   startBackground(): void {
-    const { runtime, router, store, log, scaler, cfg } = this;
+    const { runtime, router, store, log, cfg } = this;
     // A container that dies leaves routing at once, not at its next failed probe.
     this.unwatch = runtime.watch(cfg.project, (e) => {
       if (e.action !== 'die' && e.action !== 'oom') return;
@@ -348,18 +361,24 @@ export class Daemon {
     this.autoscaler.start();
     this.previews.start();
     // An interrupted rolling deploy or scale leaves the live release short (or long): back to its count.
-    for (const m of this.report?.mismatched ?? []) {
-      scaler
+    this.rescale(this.report?.mismatched ?? [], 'reconcile', 'after a restart');
+    this.engine.start();
+    fs.writeFileSync(this.files.pid, `${process.pid}\n`);
+  }
+
+  /** Brings live releases back to their recorded count, in the background, each under its lock. */
+  private rescale(list: Shortfall[], source: string, why: string): void {
+    for (const m of list) {
+      this.scaler
         .scale(m.service, m.want, {
-          source: 'reconcile',
-          reason: `${m.running} of ${m.want} running after a restart`,
+          source,
+          reason: `${m.running} of ${m.want} running ${why}`,
           lockWaitMs: 60_000,
         })
         .catch((e: Error) =>
-          log.warn({ service: m.service, err: e.message }, 'rescale after restart failed'),
+          this.log.warn({ service: m.service, err: e.message, source }, 'rescale failed'),
         );
     }
-    fs.writeFileSync(this.files.pid, `${process.pid}\n`);
   }
 
   /** Deploys every configured service that has no live release yet (the `up` promise). */
@@ -389,6 +408,7 @@ export class Daemon {
 
   /** Stops what startBackground began, and the retirer's timers; serving goes on. */
   private async stopBackground(): Promise<void> {
+    this.engine.stop();
     this.unwatch();
     this.reaper?.stop();
     this.observe.stop();
@@ -531,6 +551,7 @@ export class Daemon {
       pid: process.pid,
       proxy: this.proxy.address(),
       ready: this.readyFlag,
+      engine: this.engine.state(),
       services,
       alerts: this.observe.alerts.statuses().filter((a) => !service || a.service === service),
     };
