@@ -304,11 +304,11 @@ export class Daemon {
         probe,
         clock,
         log,
+        routed: () => proxy.open(),
       });
       log.info(report, 'reconciled');
       daemon.report = report;
       if (opts.inherited) await listenProxy();
-      proxy.open();
       const apiListen = cfg.api.socketPath
         ? { socketPath: cfg.api.socketPath }
         : { host: cfg.api.host, port: cfg.api.port };
@@ -559,22 +559,37 @@ export class Daemon {
 }
 
 function assertNotRunning(pidFile: string): void {
+  const pid = runningDaemonPid(pidFile);
+  if (pid === null) return;
+  throw usageError(
+    `a shipit daemon is already running (pid ${pid}, ${pidFile})`,
+    'stop it with: shipit down (or run shipit up from the new version to upgrade it in place)',
+  );
+}
+
+/**
+ * The pid in a daemon pid file, if that process lives and is a node process:
+ * not a stale file left by kill -9, not a zombie awaiting its reaper, not a
+ * pid the system gave to something else since.
+ */
+export function runningDaemonPid(pidFile: string): number | null {
   let pid: number;
   try {
     pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-  } catch {
-    return;
-  }
-  if (!pid || pid === process.pid) return;
-  try {
+    if (!pid || pid === process.pid) return null;
     process.kill(pid, 0);
   } catch {
-    return; // stale pid file of a daemon that is gone (kill -9)
+    return null;
   }
-  throw usageError(
-    `a shipit daemon is already running (pid ${pid}, ${pidFile})`,
-    'stop it with: shipit down',
-  );
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (state === 'Z' || !cmd.includes('node')) return null;
+  } catch {
+    /* no /proc (not Linux): the signal check has to do */
+  }
+  return pid;
 }
 
 function listenError(e: NodeJS.ErrnoException, what: string): Error {

@@ -2,7 +2,8 @@
 // repeated: on restart the interrupted rollout is rolled back (or, if it had
 // flipped, completed), no managed container is left over, traffic is served
 // again within 2 s of the restart, and history says what happened.
-// SHIPIT_CHAOS_SEED=<n> replays a run; SHIPIT_CHAOS_ROUNDS=<n> repeats more.
+// SHIPIT_CHAOS_SEED=<n> replays a run; SHIPIT_CHAOS_ROUNDS=<n> repeats more;
+// SHIPIT_CHAOS_STRATEGIES=a,b and SHIPIT_CHAOS_STEP=<k> narrow it down to one case.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -11,7 +12,14 @@ import { TestProject, BIN, docker } from './support/harness';
 jest.setTimeout(600_000);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const STRATEGIES = ['blue-green', 'rolling', 'canary', 'rainbow'] as const;
+const STRATEGIES = (process.env.SHIPIT_CHAOS_STRATEGIES?.split(',') ?? [
+  'blue-green',
+  'rolling',
+  'canary',
+  'rainbow',
+]) as readonly string[];
+/** Kill at this step instead of a random one (to replay one case). */
+const STEP = Number(process.env.SHIPIT_CHAOS_STEP ?? 0);
 const ROUNDS = Number(process.env.SHIPIT_CHAOS_ROUNDS ?? 2);
 const SEED = Number(process.env.SHIPIT_CHAOS_SEED ?? Date.now() % 1_000_000);
 
@@ -130,7 +138,7 @@ function deployAndKill(
         const m = e.type === 'step' ? /^\[(\d+)\/(\d+)\]/.exec(e.message ?? '') : null;
         if (!m) continue;
         const [step, of] = [Number(m[1]), Number(m[2])];
-        if (!target) target = 1 + Math.floor(rand() * of);
+        if (!target) target = STEP || 1 + Math.floor(rand() * of);
         if (step >= target) kill(step, of);
       }
     });

@@ -27,10 +27,10 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = config(a);
-      const { Daemon, daemonFiles } = await import('../daemon');
+      const { Daemon, daemonFiles, runningDaemonPid } = await import('../daemon');
       const files = daemonFiles(cfg);
       if (isSuccessor()) return runSuccessor(cfg);
-      if (!process.env.SHIPIT_DAEMON_CHILD && runningPid(files.pid)) {
+      if (!process.env.SHIPIT_DAEMON_CHILD && runningDaemonPid(files.pid)) {
         // A daemon runs already: this is an upgrade. It hands its sockets to a new one, started
         // from this (possibly newer) shipit, and drains; not one request is refused meanwhile.
         const r = await call<{ from: number; to: number }>(
@@ -111,18 +111,6 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       if (daemon.replaced) process.exit(0);
     },
   );
-}
-
-/** The pid in the pid file if that process is alive. */
-function runningPid(file: string): number | null {
-  try {
-    const pid = Number(fs.readFileSync(file, 'utf8').trim());
-    if (!pid || pid === process.pid) return null;
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
 }
 
 /** Daemon upgrade, new side: takes the old daemon's sockets, starts, and takes over when told. */

@@ -207,6 +207,34 @@ describe('reconcile', () => {
     expect(s.router.weights('web')).toEqual({ 2: 100 });
   });
 
+  it('completes a deploy whose predecessor has no container left (a rolling deploy near its end)', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    s.store.insertRelease(rec(2, 'deploying'));
+    const a = await s.start('web', 2, 1);
+    const report = await s.run();
+    expect(report.completed).toEqual([{ service: 'web', release: 2 }]);
+    expect(report.interrupted).toEqual([]);
+    expect(s.store.getRelease('web', 2)).toMatchObject({ status: 'live', result: 'succeeded' });
+    expect(s.store.getRelease('web', 1)).toMatchObject({ status: 'retired' });
+    expect(s.router.weights('web')).toEqual({ 2: 100 });
+    expect(s.router.target(a.id)?.healthy).toBe(true);
+    expect(report.mismatched).toEqual([{ service: 'web', release: 2, running: 1, want: 2 }]);
+  });
+
+  it('rolls back a deploy when its predecessor still runs', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    s.store.insertRelease(rec(2, 'deploying'));
+    await s.start('web', 1, 1);
+    await s.start('web', 2, 1);
+    await s.start('web', 2, 2);
+    const report = await s.run();
+    expect(report.interrupted).toEqual([{ service: 'web', release: 2 }]);
+    expect(s.router.weights('web')).toEqual({ 1: 100 });
+    expect(report.mismatched).toEqual([{ service: 'web', release: 1, running: 1, want: 2 }]);
+  });
+
   it('records a rollback or scale that a restart cut short, and nothing already ended', async () => {
     const s = await setup();
     s.store.insertRelease(rec(1, 'previous'));
@@ -246,5 +274,32 @@ describe('reconcile', () => {
     };
     await s.run();
     expect(routedAtStop).toEqual({ 1: 100 });
+  });
+
+  it('tells the caller once everything is routed, before any leftover is removed', async () => {
+    const s = await setup();
+    s.store.insertRelease(rec(1, 'live'));
+    s.store.insertRelease(rec(2, 'deploying'));
+    await s.start('web', 1, 1);
+    await s.start('web', 2, 1);
+    const order: string[] = [];
+    const stop = s.runtime.stop.bind(s.runtime);
+    s.runtime.stop = async (id, grace) => {
+      order.push('stop');
+      return stop(id, grace);
+    };
+    await reconcile({
+      project: PROJECT,
+      runtime: s.runtime,
+      store: s.store,
+      router: s.router,
+      routes: new Routes(s.router, { watch: () => {} }),
+      retirer: { schedule: () => {} } as unknown as Retirer,
+      probe: async () => ({ ok: true, detail: 'ok' }),
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      routed: () => order.push(`routed ${JSON.stringify(s.router.weights('web'))}`),
+    });
+    expect(order).toEqual(['routed {"1":100}', 'stop']);
   });
 });

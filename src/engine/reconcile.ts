@@ -18,6 +18,8 @@ export interface ReconcileDeps {
   probe: Probe;
   clock: Clock;
   log: Logger;
+  /** Called as soon as the live releases are routed, before leftovers are removed. */
+  routed?: () => void;
 }
 
 export interface ReconcileReport {
@@ -61,7 +63,31 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     d.store.appendEvent({ service, release, at: now, type, message });
 
   const deploying = d.store.releasesWithStatus(['deploying']);
+  const running = (service: string, release: number) =>
+    containers.filter((c) => c.service === service && c.release === release && c.running && c.ip)
+      .length;
   for (const r of deploying) {
+    const lives = d.store.releasesWithStatus(['live'], r.service);
+    if (lives.every((l) => running(l.service, l.number) === 0) && running(r.service, r.number)) {
+      // Its predecessor has no container left (a rolling deploy that replaced them all): it
+      // served all traffic already, so it is completed; rolling back would mean a cold start.
+      d.store.atomically(() => {
+        d.store.updateRelease(r.service, r.number, {
+          status: 'live',
+          result: 'succeeded',
+          finishedAt: now,
+        });
+        for (const l of lives) d.store.updateRelease(l.service, l.number, { status: 'retired' });
+      });
+      note(
+        r.service,
+        r.number,
+        'completed',
+        `r${r.number} served all traffic when the daemon stopped (no container of the release before it was left): completed on restart`,
+      );
+      report.completed.push({ service: r.service, release: r.number });
+      continue;
+    }
     d.store.updateRelease(r.service, r.number, {
       status: 'failed',
       result: 'interrupted',
@@ -148,6 +174,7 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     d.routes.publish(service, routed);
     for (const id of unhealthy) d.router.setHealth(id, false);
   }
+  d.routed?.();
 
   // Containers of releases no longer kept, and dead ones of kept releases (a rollback starts afresh).
   const leftovers = containers.filter((c) => !keep.has(`${c.service}:${c.release}`) || !c.running);
