@@ -1,6 +1,7 @@
 // The Docker adapter of the ContainerRuntime port. The only module that talks
 // to dockerode: everything else sees ContainerInfo and ShipitErrors.
 
+import './lean-load'; // first: keeps gRPC and ssh2 out of the start
 import Docker from 'dockerode';
 import type { ContainerInfo } from '../domain/types';
 import {
