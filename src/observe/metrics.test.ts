@@ -386,7 +386,7 @@ describe('ShipitMetrics', () => {
   it('includes Node process metrics unless asked not to', async () => {
     const m = setup();
     // prom-client counts CPU from registration on; the kernel may account it in 4 ms ticks
-    for (const end = Date.now() + 30; Date.now() < end; );
+    for (const end = Date.now() + 30; Date.now() < end;);
     const withProcess = await m.scrape();
     expect(withProcess.types.get('process_cpu_user_seconds_total')).toBe('counter');
     expect(withProcess.types.has('nodejs_heap_size_used_bytes')).toBe(true);
