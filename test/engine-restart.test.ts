@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startLoadProcess } from '../scripts/lib/load.js';
+import pino from 'pino';
+import { Daemon } from '../src/daemon';
+import { loadConfig } from '../src/config/load';
 import { ROOT, TestProject } from './support/harness';
 
 jest.setTimeout(240_000);
@@ -41,13 +44,19 @@ function get(port: number): Promise<number> {
 
 describe('the Docker engine restarted under a running daemon', () => {
   const t = new TestProject();
+  let daemon: Daemon;
 
   beforeAll(async () => {
     await t.init({ replicas: 2 });
-    await t.up();
+    // in process, so that coverage sees the engine watch and the resync wiring
+    daemon = await Daemon.start(loadConfig({ path: path.join(t.dir, 'shipit.yml') }), {
+      log: pino({ level: process.env.SHIPIT_TEST_LOG ?? 'silent' }),
+    });
+    await daemon.deployMissing();
   });
   afterAll(async () => {
     if (!engineAnswers()) startEngine(); // whatever happened, the next tests need an engine
+    await daemon?.shutdown(true);
     await t.cleanup();
   });
 

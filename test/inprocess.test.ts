@@ -1,5 +1,6 @@
 // The daemon, the control API and the CLI in this process (so their code is
 // measured by coverage), against the real Docker engine and real HTTP.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
@@ -57,12 +58,17 @@ describe('daemon + API + CLI in one process', () => {
       other,
       fs.readFileSync(cfgPath, 'utf8').replace(`127.0.0.1:${t.port}`, '127.0.0.1:0'),
     );
-    // The pid file is this process: a live daemon.
-    fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.ppid}\n`);
-    await expect(
-      Daemon.start(loadConfig({ path: other }), { log: pino({ level: 'silent' }) }),
-    ).rejects.toMatchObject({ code: 'usage' });
-    fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.pid}\n`);
+    // The pid file names another live node process: a daemon (our own pid would not count).
+    const other_ = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${other_.pid}\n`);
+      await expect(
+        Daemon.start(loadConfig({ path: other }), { log: pino({ level: 'silent' }) }),
+      ).rejects.toMatchObject({ code: 'usage' });
+    } finally {
+      other_.kill('SIGKILL');
+      fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.pid}\n`);
+    }
   });
 
   it('status and history, human and --json', async () => {
