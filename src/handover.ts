@@ -177,6 +177,7 @@ export function nextMessage(t: HandoverMessage['t']): Promise<void> {
   });
 }
 
+/** New side: a message to the old daemon, if it still listens (a send on a closed channel throws later). */
 export function tell(m: HandoverMessage): void {
-  process.send?.(m);
+  if (process.connected) process.send?.(m);
 }

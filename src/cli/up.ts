@@ -123,7 +123,8 @@ async function runSuccessor(cfg: LoadedConfig): Promise<void> {
     const inherited = await receiveListeners();
     daemon = await Daemon.start(cfg, { log, inherited });
     tell({ t: 'ready', pid: process.pid });
-    await nextMessage('go');
+    // An old daemon that went away before "go" (crashed) serves no more: take over anyway.
+    await nextMessage('go').catch((e: Error) => log.warn({ err: e.message }, 'taking over now'));
     daemon.api.publish();
     daemon.startBackground();
   } catch (e) {
