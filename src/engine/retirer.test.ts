@@ -114,6 +114,19 @@ describe('Retirer', () => {
     await until(() => s.store.getRelease('web', 1)?.status === 'retired', 500);
   });
 
+  it('keeps a release for longer than a timer can wait (keepPrevious 30d), re-arming', async () => {
+    const DAY = 24 * 3600 * 1000;
+    jest.useFakeTimers({ now: 1_000_000, doNotFake: ['nextTick', 'setImmediate'] });
+    const { r } = await s.previous(1, 30 * DAY, Date.now());
+    s.retirer.schedule(r);
+    jest.advanceTimersByTime(25 * DAY); // past 2^31-1 ms: the first timer fires and re-arms
+    await Promise.resolve();
+    expect(s.store.getRelease('web', 1)?.status).toBe('previous');
+    jest.advanceTimersByTime(5 * DAY);
+    jest.useRealTimers();
+    await until(() => s.store.getRelease('web', 1)?.status === 'retired', 1000);
+  });
+
   it('does nothing for a release that is no longer previous', async () => {
     const { c } = await s.previous(1, 0, null);
     s.store.updateRelease('web', 1, { status: 'live' });

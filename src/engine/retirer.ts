@@ -6,6 +6,8 @@ import type { StateStore } from '../ports/store';
 import type { Executor } from './executor';
 import type { ServiceLocks } from './locks';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface CleanupDeps {
   store: StateStore;
   clock: Clock;
@@ -66,12 +68,15 @@ export class Retirer {
     const key = `${r.service}:${r.number}`;
     if (this.timers.has(key)) return;
     const due = (r.demotedAt ?? this.d.clock.now()) + r.spec.deploy.keepPreviousMs;
+    const wait = Math.max(0, due - this.d.clock.now());
+    // A timer longer than 2^31-1 ms (~24.8 days, e.g. keepPrevious: 30d) fires at once: re-arm instead.
     const t = setTimeout(
       () => {
         this.timers.delete(key);
-        void this.retire(r.service, r.number);
+        if (wait > MAX_TIMER_MS) this.schedule(r);
+        else void this.retire(r.service, r.number);
       },
-      Math.max(0, due - this.d.clock.now()),
+      Math.min(wait, MAX_TIMER_MS),
     );
     t.unref();
     this.timers.set(key, t);
