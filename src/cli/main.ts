@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   ];
   for (const c of commands) y = c.register(y);
   y = y
+    .completion('completion', 'print a bash/zsh completion script: source <(shipit completion)')
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()
