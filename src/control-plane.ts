@@ -29,7 +29,11 @@ export function controlPlane(get: () => Daemon): ControlPlane {
     }),
     deploy: async (body, _service, sink: (e: DeployEvent) => void) => {
       if (!body.dryRun) await get().discovery.ensure([body.spec]);
-      return get().deployer.deploy(body.spec, { dryRun: body.dryRun }, sink);
+      return get().deployer.deploy(
+        body.spec,
+        { dryRun: body.dryRun, lockWaitMs: body.lockWaitMs },
+        sink,
+      );
     },
     endpoints: (service) => get().discovery.endpoints(service),
     previewUp: async (body, sink) => {

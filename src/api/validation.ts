@@ -104,6 +104,13 @@ export const scaleBodySchema = z.strictObject({
 export const deployBodySchema = z.strictObject({
   spec: serviceSpecSchema,
   dryRun: z.boolean().optional(),
+  /** Wait this long for another operation on the service to end instead of a conflict at once. */
+  lockWaitMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3600 * 1000)
+    .optional(),
 });
 
 export const rollbackBodySchema = z.strictObject({

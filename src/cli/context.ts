@@ -18,9 +18,31 @@ export function locate(args: GlobalArgs) {
   return locateConfig({ path: args.config, cwd: process.cwd(), env: process.env });
 }
 
-export function endpoint(cfg: { stateDir: string; api: LoadedConfig['api'] }): Endpoint {
+export function endpoint(
+  cfg: { stateDir: string; api: LoadedConfig['api'] },
+  env: NodeJS.ProcessEnv = process.env,
+): Endpoint {
   const tokenFile = path.join(cfg.stateDir, 'token');
-  return { ...cfg.api, token: readToken(tokenFile), tokenFile };
+  const remote = env.SHIPIT_HOST ? parseHost(env.SHIPIT_HOST) : cfg.api;
+  return { ...remote, token: readToken(tokenFile, env), tokenFile };
+}
+
+/**
+ * Where the API is, from `--host` / SHIPIT_HOST: `http://HOST:PORT`,
+ * `HOST:PORT` or `unix:/path/to/daemon.sock`.
+ */
+export function parseHost(value: string): Pick<Endpoint, 'socketPath' | 'host' | 'port'> {
+  if (value.startsWith('unix:')) return { socketPath: value.slice(5) };
+  const m = /^(?:http:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})\/?$/.exec(value);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535)
+    throw usageError(
+      `--host / SHIPIT_HOST: expected http://HOST:PORT, HOST:PORT or unix:PATH, got "${value}"`,
+      value.startsWith('https:')
+        ? 'the API speaks plain HTTP: reach it over a tunnel or a TLS proxy'
+        : 'e.g. --host http://deploy.example.com:7070',
+    );
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
 /** SERVICE may be omitted when the config has exactly one service. */

@@ -15,6 +15,7 @@ interface DeployArgs extends GlobalArgs {
   wait: boolean;
   timeout?: string;
   dryRun?: boolean;
+  lockWait?: string;
 }
 
 /** `--env K=V` flags as a mapping; a pair without `=` is a usage error. */
@@ -100,6 +101,12 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         })
         .option('timeout', { type: 'string', describe: 'deployTimeout for this release, e.g. 90s' })
         .option('dry-run', { type: 'boolean', describe: 'print the plan, change nothing' })
+        .option('lock-wait', {
+          type: 'string',
+          describe:
+            'wait up to this long (e.g. 10m) for a deploy in progress to end, instead of exit 4',
+        })
+        .example('$0 deploy --lock-wait 10m', 'in CI: queue behind a deploy that is still running')
         .example('$0 deploy web --image demo-web:v2', 'blue/green deploy of a new image')
         .example('$0 deploy --dry-run', 'print what a deploy would do'),
     async (a) => {
@@ -110,7 +117,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const result = await stream<Outcome>(
         endpoint(cfg),
         `/v1/services/${spec.name}/deploy`,
-        { spec, dryRun: !!args.dryRun },
+        { spec, dryRun: !!args.dryRun, ...lockWait(args.lockWait) },
         (e) => {
           printEvent(out, e);
           if (!args.wait && e.type === 'plan') return false;
@@ -120,4 +127,13 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       printOutcome(out, spec.name, result);
     },
   );
+}
+
+function lockWait(value: string | undefined): { lockWaitMs?: number } {
+  if (value === undefined) return {};
+  try {
+    return { lockWaitMs: parseDuration(value) };
+  } catch {
+    throw usageError(`--lock-wait: expected a duration like "10m", got "${value}"`);
+  }
 }

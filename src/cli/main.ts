@@ -29,6 +29,21 @@ export async function main(argv: string[]): Promise<number> {
       type: 'boolean',
       global: true,
       describe: 'machine-readable output',
+    })
+    .option('host', {
+      type: 'string',
+      global: true,
+      describe: 'the daemon API to talk to, e.g. http://deploy.example.com:7070 (or SHIPIT_HOST)',
+    })
+    .option('token', {
+      type: 'string',
+      global: true,
+      describe: 'the API token (or SHIPIT_TOKEN); default: the token file in the state directory',
+    })
+    // The flags win over the variables for this run only (main may run several times in one process).
+    .middleware((a) => {
+      if (typeof a.host === 'string') override('SHIPIT_HOST', a.host);
+      if (typeof a.token === 'string') override('SHIPIT_TOKEN', a.token);
     }) as unknown as Argv<GlobalArgs>;
   const commands = [
     init,
@@ -58,6 +73,11 @@ export async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       usageFailure = msg;
     });
+  const saved = new Map<string, string | undefined>();
+  const override = (k: string, v: string) => {
+    if (!saved.has(k)) saved.set(k, process.env[k]);
+    process.env[k] = v;
+  };
   try {
     await y.parseAsync();
   } catch (err) {
@@ -74,6 +94,11 @@ export async function main(argv: string[]): Promise<number> {
       `error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     return 1;
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
   if (usageFailure) {
     process.stderr.write(`error: ${usageFailure}\nrun shipit --help for usage\n`);

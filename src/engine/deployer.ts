@@ -82,12 +82,14 @@ export class Deployer {
 
   async deploy(
     requested: ServiceSpec,
-    opts: { dryRun?: boolean },
+    opts: { dryRun?: boolean; lockWaitMs?: number },
     sink: EventSink,
   ): Promise<DeployOutcome | Paused> {
     const service = requested.name;
     const planner = PLANNERS[requested.deploy.strategy];
-    const unlock = this.d.locks.acquire(service, 'a deploy');
+    const unlock = opts.lockWaitMs
+      ? await this.d.locks.acquireWithin(service, 'a deploy', opts.lockWaitMs, this.d.clock)
+      : this.d.locks.acquire(service, 'a deploy');
     const t0 = this.d.clock.now();
     let rollout: Rollout<DeployOutcome>;
     try {
