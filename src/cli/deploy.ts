@@ -5,7 +5,7 @@ import { parseDuration } from '../config/duration';
 import { pickService } from '../config/load';
 import { stream } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
-import { duration, makeOut, type Out } from './render';
+import { colours, duration, makeOut, type Out } from './render';
 
 interface DeployArgs extends GlobalArgs {
   service?: string;
@@ -62,16 +62,24 @@ export function printOutcome(out: Out, service: string, result: Outcome): void {
 }
 
 /** Prints one deploy/rollback event: a plain line, or the NDJSON event itself. */
-export function printEvent(out: Out, e: Record<string, unknown>): void {
+export function printEvent(
+  out: Out,
+  e: Record<string, unknown>,
+  paint = colours(),
+  paintErr = colours(process.stderr),
+): void {
   if (out.json) return out.data(e);
   const msg = String(e.message ?? '');
   if (e.type === 'plan') return out.line(msg);
-  if (e.type === 'step')
-    return out.line(
-      `→ ${msg}${e.data && (e.data as { cause?: string }).cause ? `  (${(e.data as { cause: string }).cause})` : ''}`,
-    );
+  if (e.type === 'step') {
+    const cause = (e.data as { cause?: string } | undefined)?.cause;
+    return out.line(`→ ${msg}${cause ? paint('dim', `  (${cause})`) : ''}`);
+  }
   if (e.type === 'step-done') return;
-  if (e.type === 'failed') return out.err(`✗ ${msg}`);
+  if (e.type === 'failed') return out.err(paintErr('red', `✗ ${msg}`));
+  if (e.type === 'live') return out.line(paint('green', `  ${msg}`));
+  if (e.type === 'step-failed' || e.type === 'compensate' || e.type === 'warning')
+    return out.line(paint('yellow', `  ${msg}`));
   out.line(`  ${msg}`);
 }
 

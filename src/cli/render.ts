@@ -38,3 +38,18 @@ export function duration(ms: number | null | undefined): string {
   if (ms < 60000) return `${(ms / 1000).toFixed(1)}s`;
   return `${Math.floor(ms / 60000)}m${Math.round((ms % 60000) / 1000)}s`;
 }
+
+const CODES = { red: 31, green: 32, yellow: 33, dim: 2 } as const;
+export type Colour = keyof typeof CODES;
+
+/**
+ * Colour for a terminal only: never when the stream is not a TTY (pipes,
+ * CI logs), when NO_COLOR is set (https://no-color.org), or when TERM is dumb.
+ */
+export function colours(
+  stream: { isTTY?: boolean } = process.stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): (c: Colour, s: string) => string {
+  const on = !!stream.isTTY && !env.NO_COLOR && env.TERM !== 'dumb';
+  return (c, s) => (on ? `\x1b[${CODES[c]}m${s}\x1b[0m` : s);
+}
