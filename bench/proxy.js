@@ -17,6 +17,8 @@ const CONNECTIONS = Number(process.env.BENCH_PROXY_CONNECTIONS || 50);
 const RATE = Number(process.env.BENCH_PROXY_RATE || 2000);
 /** Directory for `node --cpu-prof` of the shipit proxy (access-log variant); unset: no profile. */
 const CPU_PROF = process.env.BENCH_PROXY_CPU_PROF || '';
+/** Extra node flags for the shipit proxy processes (e.g. `--max-semi-space-size=32`). */
+const NODE_FLAGS = (process.env.BENCH_PROXY_NODE_FLAGS || '').split(/\s+/).filter(Boolean);
 const PIN = os.cpus().length >= 2 && process.env.BENCH_PIN !== '0';
 const LOAD_CPU = '0';
 const SUT_CPU = '1';
@@ -98,7 +100,21 @@ async function startNodeChild(cpu, script, args, nodeFlags = []) {
       reject(new Error(`${path.basename(script)} exited (${code}): ${stderr}`));
     }, reject);
   });
-  return { child, port, pids: () => [child.pid] };
+  return { child, port, pids: () => [child.pid, ...childrenOf(child.pid)] };
+}
+
+/** The child processes of pid (cluster workers, nginx's worker). */
+function childrenOf(pid) {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return []; // gone
+  }
 }
 
 function nginxConf(dir, port, upstreamPort) {
@@ -174,20 +190,7 @@ async function startNginx(tmp, upstreamPort) {
     await sleep(50);
   }
   // master and worker(s): the CPU figure counts them all
-  const pids = () => {
-    let kids = [];
-    try {
-      kids = fs
-        .readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map(Number);
-    } catch {
-      // gone
-    }
-    return [child.pid, ...kids];
-  };
+  const pids = () => [child.pid, ...childrenOf(child.pid)];
   // SIGQUIT would wait for wrk's keep-alive connections; SIGTERM is nginx's fast shutdown.
   return { child, port, pids };
 }
@@ -287,13 +290,25 @@ async function run() {
   const results = {};
   try {
     upstream = await startNodeChild(SUT_CPU, path.join(__dirname, 'upstream.js'), []);
-    const shipit = (accessLog, prof) => () =>
-      startNodeChild(
-        SUT_CPU,
-        path.join(__dirname, 'shipit-proxy.js'),
-        [String(upstream.port), ...(accessLog ? [path.join(tmp, 'access.log')] : [])],
-        prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : [],
-      );
+    const shipit =
+      (accessLog, prof, env = {}) =>
+      () => {
+        const saved = { ...process.env };
+        Object.assign(process.env, env); // the child inherits it
+        try {
+          return startNodeChild(
+            SUT_CPU,
+            path.join(__dirname, 'shipit-proxy.js'),
+            [String(upstream.port), ...(accessLog ? [path.join(tmp, 'access.log')] : [])],
+            [
+              ...NODE_FLAGS,
+              ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(prof)}`] : []),
+            ],
+          );
+        } finally {
+          for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+        }
+      };
     const targets = [
       // direct: the upstream is the server under test (CPU 1)
       { key: 'direct', start: async () => ({ port: upstream.port, pids: () => [] }) },
@@ -301,6 +316,8 @@ async function run() {
       { key: 'nginx', start: () => startNginx(tmp, upstream.port) },
       { key: 'shipit', start: shipit(true, CPU_PROF) },
       { key: 'shipitNoLog', start: shipit(false) },
+      // the previous data path (ProxyOptions.dataPath 'http': http-proxy-3), access log on
+      { key: 'shipitHttp', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'http' }) },
     ];
     for (const t of targets) {
       process.stderr.write(`bench: proxy: ${t.key}...\n`);
@@ -323,9 +340,9 @@ async function run() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const { direct: d, nginx: n, shipit: s, shipitNoLog: q } = results;
-  const four = (f) => [d, n, s, q].map(f).join(' / ');
-  const errors = [d, n, s, q].reduce(
+  const { direct: d, nginx: n, shipit: s, shipitNoLog: q, shipitHttp: u } = results;
+  const four = (f) => [d, n, s, q, u].map(f).join(' / ');
+  const errors = [d, n, s, q, u].reduce(
     (sum, r) => sum + r.max.errors + r.fixed.failed + r.fixed.unanswered,
     0,
   );
@@ -336,7 +353,7 @@ async function run() {
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
   return [
     [
-      `throughput direct / nginx / shipit / shipit without access log (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
+      `throughput direct / nginx / shipit / shipit without access log / shipit (http-proxy-3) (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
       `${four((r) => f0(r.max.rps))} req/s`,
     ],
     ['p50 at max throughput, same order', `${four((r) => f2(r.max.p50))} ms`],
@@ -344,19 +361,23 @@ async function run() {
     ['throughput shipit / nginx (goal ≥ 0.8×)', ratio(s.max.rps, n.max.rps)],
     ['throughput shipit / direct', ratio(s.max.rps, d.max.rps)],
     ['throughput shipit without access log / nginx', ratio(q.max.rps, n.max.rps)],
+    ['throughput shipit (http-proxy-3) / nginx', ratio(u.max.rps, n.max.rps)],
     [
       `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
       `${four((r) => f2(r.fixed.p99))} ms`,
     ],
     [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${four((r) => f2(r.fixed.p50))} ms`],
     [`p99 at ${f0(RATE)} req/s shipit / nginx (goal ≤ 1.5×)`, ratio(s.fixed.p99, n.fixed.p99)],
+    [`p99 at ${f0(RATE)} req/s shipit (http-proxy-3) / nginx`, ratio(u.fixed.p99, n.fixed.p99)],
     ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
     ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
+    ['CPU at max throughput, shipit (http-proxy-3): proxy / upstream / wrk', cpu(u)],
     [
-      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log',
-      [n, s, q].map((r) => f0(perCpu(r))).join(' / '),
+      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log / shipit (http-proxy-3)',
+      [n, s, q, u].map((r) => f0(perCpu(r))).join(' / '),
     ],
     ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
+    ['requests per proxy CPU-second, shipit (http-proxy-3) / nginx', ratio(perCpu(u), perCpu(n))],
     ['failed requests, all proxy runs', String(errors)],
   ];
 }

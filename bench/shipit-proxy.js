@@ -12,8 +12,40 @@ const dist = path.resolve(__dirname, '..', 'dist');
 const { ProxyRouter } = require(path.join(dist, 'proxy', 'router.js'));
 const { ProxyServer } = require(path.join(dist, 'proxy', 'server.js'));
 
+const cluster = require('node:cluster');
+
 const upstreamPort = Number(process.argv[2]);
-const accessLogFile = process.argv[3];
+const WORKERS = Number(process.env.BENCH_PROXY_WORKERS || 1);
+
+// Bench-only option (BENCH_PROXY_WORKERS=N > 1): N node:cluster workers, each
+// with the same ProxyServer and static routing table, sharing one port. The
+// primary only forks, prints the port and forwards SIGTERM.
+if (WORKERS > 1 && cluster.isPrimary) {
+  let printed = false;
+  for (let i = 0; i < WORKERS; i++) {
+    const w = cluster.fork({ BENCH_PROXY_WORKER: String(i) });
+    w.on('message', (m) => {
+      if (printed || typeof m?.port !== 'number') return;
+      printed = true;
+      process.stdout.write(`${JSON.stringify({ port: m.port })}\n`);
+    });
+  }
+  const stopAll = () => {
+    for (const w of Object.values(cluster.workers)) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 3000).unref();
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers).length === 0) process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stopAll);
+  process.on('SIGINT', stopAll);
+  return;
+}
+
+const accessLogFile =
+  process.argv[3] && WORKERS > 1
+    ? `${process.argv[3]}.${process.env.BENCH_PROXY_WORKER}`
+    : process.argv[3];
 
 // As the daemon does it (src/daemon.ts): asynchronous, buffered access log.
 const accessDest = accessLogFile
@@ -38,10 +70,16 @@ const proxy = new ProxyServer(router, {
   maxBodyBytes: 10 * 1024 * 1024,
   accessLog,
   log: pino({ level: 'silent' }),
+  // bench switch: the undici data path (src/proxy/server.ts, ProxyOptions.dataPath)
+  ...(process.env.BENCH_PROXY_DATAPATH ? { dataPath: process.env.BENCH_PROXY_DATAPATH } : {}),
 });
 
 proxy.listen(0, '127.0.0.1').then(
-  () => process.stdout.write(`${JSON.stringify({ port: proxy.address().port })}\n`),
+  () => {
+    const { port } = proxy.address();
+    if (cluster.isWorker) process.send({ port });
+    else process.stdout.write(`${JSON.stringify({ port })}\n`);
+  },
   (e) => {
     console.error(`shipit-proxy: ${e.message}`);
     process.exit(1);

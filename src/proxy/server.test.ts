@@ -186,6 +186,23 @@ describe('ProxyServer', () => {
     expect(r2.headers['x-shipit-release']).toBe('4');
   });
 
+  it('closes upstream pools unused for a while, and opens a new one on the next request', async () => {
+    const a = await up('P');
+    router.setService(
+      'pools',
+      ['pools.test'],
+      [{ number: 1, weight: 100, targets: [target('p1', a.port)] }],
+    );
+    expect((await call({ host: 'pools.test' })).status).toBe(200);
+    const before = proxy.poolCount;
+    expect(before).toBeGreaterThan(0);
+    expect(proxy.sweepPools(60_000)).toBe(0); // just used: kept
+    expect(proxy.sweepPools(0)).toBe(before);
+    expect(proxy.poolCount).toBe(0);
+    expect((await call({ host: 'pools.test' })).status).toBe(200);
+    expect(proxy.poolCount).toBe(1);
+  });
+
   it('answers 404 for an unknown host when there is no default service', async () => {
     const r = await call({ host: 'nobody.test' });
     expect(r.status).toBe(404);

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer } from 'http-proxy-3';
+import { Pool, type Dispatcher } from 'undici';
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import { pickRelease } from './picker';
 import type { ServiceRoute } from './routing-table';
@@ -44,6 +46,13 @@ export interface ProxyOptions {
    * upgrade), by listenerKey: listen() and listenInternal() take them instead of binding.
    */
   inherited?: ReadonlyMap<string, net.Server>;
+  /**
+   * Client for plain HTTP requests to the upstreams: 'undici' (a Pool per
+   * target origin; the default: about twice the requests per CPU-second, see
+   * bench/README.md) or 'http' (http-proxy-3 on a keep-alive http.Agent).
+   * WebSockets always go through http-proxy-3.
+   */
+  dataPath?: 'http' | 'undici';
 }
 
 /** The name a listening socket is handed over under: `proxy:host:port` or `internal:host:port`. */
@@ -63,6 +72,19 @@ const RETRYABLE = new Set([
   'ETIMEDOUT',
 ]);
 const CTX = Symbol('shipit');
+/** A pool that took no request for this long is closed (a new one opens on the next request). */
+const POOL_IDLE_MS = 60_000;
+/** Connection-level headers, not passed on by the undici data path (node and undici set their own). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+]);
 /** Answers to requests node's parser rejects, by error code (400 otherwise). */
 const CLIENT_ERRORS: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -86,6 +108,8 @@ interface RequestContext {
   refused?: boolean;
   /** The upstream's response head arrived (the headers it set are on the response now). */
   answered?: boolean;
+  /** undici data path: aborts the request to the upstream. */
+  abort?: UndiciExchange;
 }
 
 type Req = http.IncomingMessage & { [CTX]?: RequestContext };
@@ -99,6 +123,12 @@ export class ProxyServer {
   readonly server: http.Server;
   private readonly proxy;
   private readonly agent: http.Agent;
+  /** undici data path: one connection pool per upstream origin. */
+  private readonly pools = new Map<string, Pool>();
+  /** When each pool last took a request: pools of targets gone (old releases) are closed. */
+  private readonly poolUsed = new Map<string, number>();
+  private poolSweep: NodeJS.Timeout | null = null;
+  private readonly undici: boolean;
   private readonly coldWaiting = new Map<string, number>();
   /** Local addresses where containers call linked services by name (the network gateways). */
   private readonly internal = new Set<string>();
@@ -115,7 +145,13 @@ export class ProxyServer {
     private readonly router: ProxyRouter,
     private readonly opts: ProxyOptions,
   ) {
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
+    this.undici = (opts.dataPath ?? 'undici') === 'undici';
+    this.agent = new http.Agent({
+      keepAlive: true,
+      maxSockets: Infinity,
+      maxFreeSockets: 1024,
+      scheduling: 'lifo',
+    });
     this.proxy = createProxyServer({ agent: this.agent, xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
       const ctx = (req as Req)[CTX];
@@ -217,6 +253,7 @@ export class ProxyServer {
     if (ctx) {
       ctx.refused = true;
       ctx.upstream?.destroy();
+      ctx.abort?.abort();
       res.statusCode = status; // for the access log
       ctx.last?.stats.record(status, performance.now() - ctx.started);
     }
@@ -251,6 +288,7 @@ export class ProxyServer {
     }
     this.connections.destroyAll();
     this.agent.destroy();
+    this.destroyPools();
   }
 
   address(): { host: string; port: number } {
@@ -310,6 +348,37 @@ export class ProxyServer {
       this.server.closeIdleConnections();
     });
     this.agent.destroy();
+    this.destroyPools();
+  }
+
+  /** Closes pools unused for idleMs (each deploy brings new targets; the old ones' pools would pile up). */
+  sweepPools(idleMs: number): number {
+    const cutoff = performance.now() - idleMs;
+    let closed = 0;
+    for (const [url, used] of this.poolUsed) {
+      if (used > cutoff) continue;
+      this.pools
+        .get(url)
+        ?.close()
+        .catch(() => {});
+      this.pools.delete(url);
+      this.poolUsed.delete(url);
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Upstream connection pools open now (for tests and status). */
+  get poolCount(): number {
+    return this.pools.size;
+  }
+
+  private destroyPools(): void {
+    if (this.poolSweep) clearInterval(this.poolSweep);
+    this.poolSweep = null;
+    this.poolUsed.clear();
+    for (const p of this.pools.values()) p.destroy().catch(() => {});
+    this.pools.clear();
   }
 
   /** Requests accepted from now on wait until open(): the routes are not known yet. */
@@ -438,6 +507,7 @@ export class ProxyServer {
       req.unpipe();
       ctx.refused = true;
       ctx.upstream?.destroy();
+      ctx.abort?.abort();
       if (!res.headersSent) {
         res.setHeader('connection', 'close');
         send(res, 413, `request body larger than ${max} bytes`, ctx.route.name);
@@ -493,19 +563,90 @@ export class ProxyServer {
     ctx.last = target;
     target.inflight++;
     res.setHeader('x-shipit-release', String(target.release));
-    this.proxy.web(req, res, { target: target.url }, (err) =>
+    if (this.undici) return this.dispatchUndici(req, res, ctx, target);
+    this.proxy.web(req, res, { target: target.urlObject }, (err) =>
       this.onError(err as NodeJS.ErrnoException, req, res, ctx),
     );
   }
 
-  private release(ctx: RequestContext): void {
+  /** The undici data path: the request goes out on the target's Pool, the answer streams into res. */
+  private dispatchUndici(
+    req: Req,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    target: Target,
+  ): void {
+    let pool = this.pools.get(target.url);
+    if (!pool) {
+      pool = new Pool(target.url, { pipelining: 1, keepAliveTimeout: 4000 });
+      this.pools.set(target.url, pool);
+      this.poolSweep ??= setInterval(() => this.sweepPools(POOL_IDLE_MS), POOL_IDLE_MS).unref();
+    }
+    this.poolUsed.set(target.url, performance.now());
+    const body = hasBody(req);
+    const headers: Record<string, string | string[]> = {};
+    const h = req.headers;
+    for (const k in h) {
+      const v = h[k];
+      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    }
+    const timeout = this.opts.upstreamTimeoutMs;
+    pool.dispatch(
+      {
+        origin: target.url,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        headers,
+        // piped now: limitChunkedBody's 'data' listener has set req flowing, and
+        // undici only starts reading once it has a connection
+        body: body ? req.pipe(new PassThrough()) : null,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      },
+      new UndiciExchange(this, req, res, ctx),
+    );
+  }
+
+  /** The undici request failed (before or after the answer's head): as onError does for http-proxy-3. */
+  undiciFailed(
+    req: Req,
+    res: http.ServerResponse,
+    ctx: RequestContext,
+    err: NodeJS.ErrnoException,
+  ): void {
+    ctx.abort = undefined;
+    const code = err.code ?? '';
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') ctx.timedOut = true;
+    else if (err.message === 'bad upgrade') err.code = 'ERR_UNEXPECTED_UPGRADE';
+    else if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') err.code = 'ECONNRESET';
+    else if (
+      err.name === 'HTTPParserError' ||
+      code.startsWith('UND_ERR_RES') ||
+      code === 'UND_ERR_HEADERS_OVERFLOW'
+    )
+      err.code = 'HPE_INVALID';
+    if (res.headersSent && !res.writableEnded) {
+      // broke off after its head was relayed: the client must see the cut
+      if (ctx.target && !ctx.refused) {
+        const reason = ctx.timedOut ? 'timeout' : errorReason(err.code);
+        ctx.target.stats.upstreamError(reason === 'other' ? 'reset' : reason);
+        this.release(ctx);
+      }
+      return void res.destroy();
+    }
+    this.onError(err, req, res, ctx);
+  }
+
+  /** @internal */
+  release(ctx: RequestContext): void {
     if (ctx.target) {
       ctx.target.inflight--;
       ctx.target = null;
     }
   }
 
-  private onError(
+  /** @internal */
+  onError(
     err: NodeJS.ErrnoException,
     req: Req,
     res: http.ServerResponse,
@@ -546,6 +687,7 @@ export class ProxyServer {
 
   private finish(req: Req, res: http.ServerResponse, ctx: RequestContext): void {
     this.release(ctx);
+    ctx.abort?.abort(); // the client left before the upstream's answer ended
     const target = ctx.last;
     const ms = performance.now() - ctx.started;
     // Counted on the release that answered; a client that left early is not the release's fault.
@@ -587,10 +729,75 @@ export class ProxyServer {
       }
     };
     socket.once('close', release);
-    this.proxy.ws(req, socket, head, { target: target.url }, () => {
+    this.proxy.ws(req, socket, head, { target: target.urlObject }, () => {
       release();
       socket.destroy();
     });
+  }
+}
+
+/**
+ * One request on the undici data path: its dispatch handler (one object per
+ * request, no closures), streaming the upstream's answer into the client's response.
+ */
+class UndiciExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  constructor(
+    private readonly proxy: ProxyServer,
+    private readonly req: Req,
+    private readonly res: http.ServerResponse,
+    private readonly ctx: RequestContext,
+  ) {}
+
+  abort(): void {
+    this.controller?.abort(new Error('aborted'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.ctx.refused) return controller.abort(new Error('refused'));
+    this.controller = controller;
+    this.ctx.abort = this;
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (status < 100 || status > 999) {
+      const err: NodeJS.ErrnoException = new Error(`upstream sent status ${status}`);
+      err.code = 'HPE_INVALID_STATUS';
+      return controller.abort(err);
+    }
+    if (status < 200) return; // 1xx: informational, not relayed
+    this.ctx.answered = true;
+    const res = this.res;
+    if (res.destroyed) return controller.abort(new Error('client gone'));
+    res.statusCode = status;
+    for (const k in headers) {
+      if (HOP_BY_HOP.has(k)) continue;
+      const v = headers[k];
+      if (v !== undefined) res.setHeader(k, v);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.res.write(chunk)) return;
+    controller.pause();
+    this.res.once('drain', () => controller.resume());
+  }
+
+  onResponseEnd(): void {
+    this.ctx.abort = undefined;
+    const res = this.res;
+    const s = res.statusCode;
+    if (!res.headersSent && !res.hasHeader('content-length') && s !== 204 && s !== 304)
+      if (this.req.method !== 'HEAD') res.setHeader('content-length', 0);
+    res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.proxy.undiciFailed(this.req, this.res, this.ctx, err as NodeJS.ErrnoException);
   }
 }
 

@@ -6,6 +6,7 @@ export class Target {
   healthy = true;
   draining = false;
   readonly url: string;
+  private parsed?: URL;
   constructor(
     readonly id: string,
     readonly name: string,
@@ -17,6 +18,10 @@ export class Target {
     readonly stats: ReleaseStats = new ReleaseStats(),
   ) {
     this.url = `http://${host}:${port}`;
+  }
+  /** The url parsed once: http-proxy-3 parses a string target on every request. */
+  get urlObject(): URL {
+    return (this.parsed ??= new URL(this.url));
   }
   get available(): boolean {
     return this.healthy && !this.draining;
