@@ -62,9 +62,14 @@ describe('daemon + API + CLI in one process', () => {
     const other_ = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
     try {
       fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${other_.pid}\n`);
-      await expect(
-        Daemon.start(loadConfig({ path: other }), { log: pino({ level: 'silent' }) }),
-      ).rejects.toMatchObject({ code: 'usage' });
+      // A daemon that starts anyway must not outlive the test (it would keep jest running).
+      const second = Daemon.start(loadConfig({ path: other }), {
+        log: pino({ level: 'silent' }),
+      }).then(async (d) => {
+        await d.shutdown(false);
+        return d;
+      });
+      await expect(second).rejects.toMatchObject({ code: 'usage' });
     } finally {
       other_.kill('SIGKILL');
       fs.writeFileSync(path.join(t.dir, '.shipit', 'daemon.pid'), `${process.pid}\n`);
