@@ -481,55 +481,6 @@ describe('ProxyServer', () => {
     await until(() => router.target('count1')!.inflight === 0);
   });
 
-  it('keeps the sticky cookie when the app sets cookies of its own (both data paths)', async () => {
-    const app: Handler = (_req, res) => {
-      res.setHeader('set-cookie', ['session=abc; Path=/', 'theme=dark; Path=/']);
-      res.end('ok');
-    };
-    const one = await up('c1', app);
-    const two = await up('c2', app);
-    router.setService(
-      'cookies',
-      ['cookies.test'],
-      [
-        { number: 1, weight: 50, targets: [target('ck1', one.port)] },
-        { number: 2, weight: 50, targets: [target('ck2', two.port)] },
-      ],
-    );
-    const r = await call({ host: 'cookies.test' });
-    expect(r.headers['set-cookie']).toEqual([
-      expect.stringMatching(/^shipit-id=[0-9a-f-]{36};/),
-      'session=abc; Path=/',
-      'theme=dark; Path=/',
-    ]);
-    const old = new ProxyServer(router, {
-      upstreamTimeoutMs: 300,
-      maxBodyBytes: 1024,
-      accessLog: null,
-      log: pino({ level: 'silent' }),
-      dataPath: 'http',
-    });
-    await old.listen(0, '127.0.0.1');
-    try {
-      const r2 = await new Promise<http.IncomingMessage>((resolve, reject) =>
-        http
-          .get(
-            { port: old.address().port, host: '127.0.0.1', headers: { host: 'cookies.test' } },
-            resolve,
-          )
-          .on('error', reject),
-      );
-      r2.resume();
-      expect(r2.headers['set-cookie']).toEqual([
-        expect.stringMatching(/^shipit-id=/),
-        'session=abc; Path=/',
-        'theme=dark; Path=/',
-      ]);
-    } finally {
-      await old.close();
-    }
-  });
-
   it('keeps a user on one release with the sticky cookie while two releases split traffic', async () => {
     const one = await up('one');
     const two = await up('two');

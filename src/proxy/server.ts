@@ -176,9 +176,6 @@ export class ProxyServer {
       const ctx = (req as Req)[CTX];
       if (ctx) ctx.answered = true;
       if (this.retiring) proxyRes.headers.connection = 'close'; // http-proxy copies it to the client
-      // http-proxy replaces the response's Set-Cookie with the app's: keep the proxy's sticky cookie too
-      const appCookies = proxyRes.headers['set-cookie'];
-      if (appCookies) proxyRes.headers['set-cookie'] = withOwnCookies(res, appCookies);
       const status = proxyRes.statusCode ?? 0;
       // The parser takes any three digits; writeHead throws on these (an uncaught exception).
       if (status < 100 || status > 999) {
@@ -780,8 +777,7 @@ class UndiciExchange implements Dispatcher.DispatchHandler {
     for (const k in headers) {
       if (HOP_BY_HOP.has(k)) continue;
       const v = headers[k];
-      if (v === undefined) continue;
-      res.setHeader(k, k === 'set-cookie' ? withOwnCookies(res, v) : v);
+      if (v !== undefined) res.setHeader(k, v);
     }
   }
 
@@ -924,11 +920,4 @@ function listenOn(
       resolve();
     });
   });
-}
-
-/** The app's Set-Cookie values after the ones the proxy set already (sticky key, pinned release). */
-function withOwnCookies(res: http.ServerResponse, app: string | string[]): string[] {
-  const own = res.getHeader('set-cookie');
-  const mine = own === undefined ? [] : Array.isArray(own) ? own : [String(own)];
-  return [...mine, ...(Array.isArray(app) ? app : [app])];
 }
