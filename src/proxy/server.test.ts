@@ -193,14 +193,42 @@ describe('ProxyServer', () => {
       ['pools.test'],
       [{ number: 1, weight: 100, targets: [target('p1', a.port)] }],
     );
-    expect((await call({ host: 'pools.test' })).status).toBe(200);
-    const before = proxy.poolCount;
-    expect(before).toBeGreaterThan(0);
-    expect(proxy.sweepPools(60_000)).toBe(0); // just used: kept
-    expect(proxy.sweepPools(0)).toBe(before);
-    expect(proxy.poolCount).toBe(0);
-    expect((await call({ host: 'pools.test' })).status).toBe(200);
-    expect(proxy.poolCount).toBe(1);
+    const u = new ProxyServer(router, {
+      upstreamTimeoutMs: 300,
+      maxBodyBytes: 1024,
+      accessLog: null,
+      log: pino({ level: 'silent' }),
+      dataPath: 'undici',
+    });
+    await u.listen(0, '127.0.0.1');
+    const get = () =>
+      new Promise<number>((resolve, reject) =>
+        http
+          .get(
+            {
+              port: u.address().port,
+              host: '127.0.0.1',
+              headers: { host: 'pools.test' },
+              agent: false,
+            },
+            (r) => {
+              r.resume();
+              resolve(r.statusCode ?? 0);
+            },
+          )
+          .on('error', reject),
+      );
+    try {
+      expect(await get()).toBe(200);
+      expect(u.poolCount).toBe(1);
+      expect(u.sweepPools(60_000)).toBe(0); // just used: kept
+      expect(u.sweepPools(0)).toBe(1);
+      expect(u.poolCount).toBe(0);
+      expect(await get()).toBe(200);
+      expect(u.poolCount).toBe(1);
+    } finally {
+      await u.close();
+    }
   });
 
   it('answers 404 for an unknown host when there is no default service', async () => {
