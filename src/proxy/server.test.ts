@@ -509,6 +509,59 @@ describe('ProxyServer', () => {
     await until(() => router.target('count1')!.inflight === 0);
   });
 
+  it.each(['http', 'undici'] as const)(
+    'keeps its sticky cookie when the app sets cookies of its own (%s data path)',
+    async (dataPath) => {
+      const app: Handler = (_req, res) => {
+        res.setHeader('set-cookie', ['session=abc; Path=/', 'theme=dark; Path=/']);
+        res.end('ok');
+      };
+      // Two releases split the traffic: that is when the proxy sets its sticky cookie.
+      const one = await up(`ck1-${dataPath}`, app);
+      const two = await up(`ck2-${dataPath}`, app);
+      router.setService(
+        `cookies-${dataPath}`,
+        [`cookies-${dataPath}.test`],
+        [
+          { number: 1, weight: 50, targets: [target(`ck1-${dataPath}`, one.port)] },
+          { number: 2, weight: 50, targets: [target(`ck2-${dataPath}`, two.port)] },
+        ],
+      );
+      const p = new ProxyServer(router, {
+        upstreamTimeoutMs: 300,
+        maxBodyBytes: 1024,
+        accessLog: null,
+        log: pino({ level: 'silent' }),
+        dataPath,
+      });
+      await p.listen(0, '127.0.0.1');
+      try {
+        const r = await new Promise<http.IncomingMessage>((resolve, reject) =>
+          http
+            .get(
+              {
+                port: p.address().port,
+                host: '127.0.0.1',
+                headers: { host: `cookies-${dataPath}.test` },
+                agent: false,
+              },
+              resolve,
+            )
+            .on('error', reject),
+        );
+        r.resume();
+        expect(r.headers['set-cookie']).toEqual([
+          expect.stringMatching(/^shipit-id=[0-9a-f-]{36};/),
+          'session=abc; Path=/',
+          'theme=dark; Path=/',
+        ]);
+      } finally {
+        p.server.closeAllConnections();
+        await p.close();
+      }
+    },
+  );
+
   it('keeps a user on one release with the sticky cookie while two releases split traffic', async () => {
     const one = await up('one');
     const two = await up('two');

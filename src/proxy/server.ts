@@ -177,6 +177,9 @@ export class ProxyServer {
       const ctx = (req as Req)[CTX];
       if (ctx) ctx.answered = true;
       if (this.retiring) proxyRes.headers.connection = 'close'; // http-proxy copies it to the client
+      // http-proxy replaces the response's Set-Cookie with the app's: keep the proxy's own too
+      const appCookies = proxyRes.headers['set-cookie'];
+      if (appCookies) proxyRes.headers['set-cookie'] = withOwnCookies(res, appCookies);
       const status = proxyRes.statusCode ?? 0;
       // The parser takes any three digits; writeHead throws on these (an uncaught exception).
       if (status < 100 || status > 999) {
@@ -555,7 +558,7 @@ export class ProxyServer {
     const r = newest === null ? undefined : route.releases.get(newest);
     const fresh = r ? leastInflight(r.targets, exclude) : null;
     if (fresh && !res.headersSent)
-      res.setHeader('set-cookie', `${PIN_COOKIE}=${fresh.release}; Path=/; HttpOnly; SameSite=Lax`);
+      addCookie(res, `${PIN_COOKIE}=${fresh.release}; Path=/; HttpOnly; SameSite=Lax`);
     return fresh ?? (newest === null ? null : fallbackTarget(route, newest, exclude));
   }
 
@@ -778,7 +781,8 @@ class UndiciExchange implements Dispatcher.DispatchHandler {
     for (const k in headers) {
       if (HOP_BY_HOP.has(k)) continue;
       const v = headers[k];
-      if (v !== undefined) res.setHeader(k, v);
+      if (v === undefined) continue;
+      res.setHeader(k, k === 'set-cookie' ? withOwnCookies(res, v) : v);
     }
   }
 
@@ -893,7 +897,7 @@ function stickyKey(
   const existing = cookie(req, STICKY_COOKIE);
   if (existing) return existing;
   const id = randomUUID();
-  res.setHeader('set-cookie', `${STICKY_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
+  addCookie(res, `${STICKY_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
   return id;
 }
 
@@ -921,4 +925,21 @@ function listenOn(
       resolve();
     });
   });
+}
+
+/** The Set-Cookie values the proxy already put on this response (sticky key, pinned release). */
+function ownCookies(res: http.ServerResponse): string[] {
+  const own = res.getHeader('set-cookie');
+  return own === undefined ? [] : Array.isArray(own) ? own : [String(own)];
+}
+
+/** Sets one of the proxy's own cookies (again, on a retry) without dropping the other. */
+function addCookie(res: http.ServerResponse, value: string): void {
+  const name = value.slice(0, value.indexOf('=') + 1);
+  res.setHeader('set-cookie', [...ownCookies(res).filter((c) => !c.startsWith(name)), value]);
+}
+
+/** The app's Set-Cookie values after the proxy's own. */
+function withOwnCookies(res: http.ServerResponse, app: string | string[]): string[] {
+  return [...ownCookies(res), ...(Array.isArray(app) ? app : [app])];
 }
