@@ -42,8 +42,11 @@ function containers(project, all = false) {
   return out ? out.split('\n') : [];
 }
 
-/** A project directory with a shipit.yml whose web service gets `serviceYaml` (indented 4). */
-async function makeProject(serviceYaml = '', extra = '') {
+/**
+ * A project directory with a shipit.yml whose web service gets `serviceYaml` (indented 4);
+ * `base` overrides its replicas and health check interval.
+ */
+async function makeProject(serviceYaml = '', extra = '', base = {}) {
   const project = `bench-${randomBytes(3).toString('hex')}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipit-bench-'));
   const port = await freePort();
@@ -56,8 +59,8 @@ services:
   web:
     image: demo-web:v1
     port: 8080
-    replicas: 1
-    healthcheck: { path: /healthz, interval: 500ms, timeout: 1s }
+    replicas: ${base.replicas ?? 1}
+    healthcheck: { path: /healthz, interval: ${base.interval ?? '500ms'}, timeout: 1s }
     deploy: { strategy: blue-green, deployTimeout: 20s, drainTimeout: 2s }
 ${serviceYaml}${extra}`,
   );

@@ -4,7 +4,11 @@
 // other, and prints one table. Every figure comes from this run.
 const os = require('node:os');
 
-const SECTIONS = { scaling: () => require('./scale'), proxy: () => require('./proxy') };
+const SECTIONS = {
+  deploy: () => require('./deploy'),
+  scaling: () => require('./scale'),
+  proxy: () => require('./proxy'),
+};
 
 async function main() {
   const wanted = process.argv.slice(2);
