@@ -15,7 +15,6 @@ import type {
   ServiceSpec,
   Step,
   StrategyName,
-  Weights,
 } from '../domain/types';
 import { describeStep, formatPlan } from '../domain/types';
 import { Executor } from '../engine/executor';
@@ -26,6 +25,7 @@ import type { Clock } from '../ports/clock';
 import { ProxyRouter } from '../proxy/router';
 import { SqliteStore } from '../store/sqlite';
 import { FakeRuntime } from '../testing/fake-runtime';
+import { PlanSim } from '../testing/plan-sim';
 import { planBlueGreen } from './blue-green';
 import { planCanary } from './canary';
 import { planRainbow } from './rainbow';
@@ -202,86 +202,12 @@ function grid(strategy: PlannerName): Case[] {
 
 // ---- a pure simulation of a plan ---------------------------------------------------
 
-interface Box {
-  healthy: boolean;
-  draining: boolean;
-}
-
-class Sim {
-  readonly containers = new Map<number, Map<number, Box>>();
-  weights: Weights;
-  readonly status = new Map<number, ReleaseStatus>();
-
-  constructor(o: Observed, n: number) {
-    for (const r of [o.live, ...o.kept]) {
-      if (!r) continue;
-      this.status.set(r.number, r.status);
-      const m = new Map<number, Box>();
-      for (let i = 1; i <= r.replicas; i++) m.set(i, { healthy: true, draining: false });
-      this.containers.set(r.number, m);
-    }
-    this.status.set(n, 'deploying');
-    this.weights = o.live ? { [o.live.number]: 100 } : {};
-  }
-
-  of(release: number): Map<number, Box> {
-    let m = this.containers.get(release);
-    if (!m) {
-      m = new Map();
-      this.containers.set(release, m);
-    }
-    return m;
-  }
-
-  count(release: number): number {
-    return this.of(release).size;
-  }
-
-  /** Containers that get users: healthy, not drained, of a release routed with weight > 0. */
-  serving(releases: number[]): number {
-    let n = 0;
-    for (const r of releases) {
-      if (!((this.weights[r] ?? 0) > 0)) continue;
-      for (const b of this.of(r).values()) if (b.healthy && !b.draining) n++;
-    }
-    return n;
-  }
-
-  apply(s: Step): void {
-    const pick = (release: number, indices?: number[]) =>
-      [...this.of(release).entries()].filter(([i]) => !indices || indices.includes(i));
-    switch (s.kind) {
-      case 'start': {
-        const m = this.of(s.release);
-        const idx = s.indices ?? Array.from({ length: s.count }, (_, i) => i + 1);
-        for (const i of idx) {
-          if (s.ensure && m.has(i)) continue;
-          m.set(i, { healthy: false, draining: false });
-        }
-        return;
-      }
-      case 'wait-healthy':
-        for (const [, b] of pick(s.release, s.indices)) b.healthy = true;
-        return;
-      case 'set-weights':
-        this.weights = { ...s.weights };
-        // the executor publishes every running container of a routed release
-        for (const r of Object.keys(s.weights).map(Number))
-          for (const b of this.of(r).values()) b.draining = false;
-        return;
-      case 'drain':
-        for (const [, b] of pick(s.release, s.indices)) b.draining = true;
-        return;
-      case 'remove':
-        for (const [i] of pick(s.release, s.indices)) this.of(s.release).delete(i);
-        return;
-      case 'mark':
-        this.status.set(s.release, s.status);
-        return;
-      case 'pause':
-        return;
-    }
-  }
+/** The observed releases running, the live one routed, the new release `n` deploying. */
+function simOf(o: Observed, n: number): PlanSim {
+  const sim = PlanSim.running([o.live, ...o.kept].filter((r): r is ReleaseRecord => r !== null));
+  sim.status.set(n, 'deploying');
+  sim.weights = o.live ? { [o.live.number]: 100 } : {};
+  return sim;
 }
 
 // ---- invariants -----------------------------------------------------------------
@@ -378,7 +304,7 @@ function checkCauses(p: Plan): string[] {
 /** Simulates the steps: the end state of a successful deploy. */
 function checkOutcome(p: Plan, c: Case): string[] {
   const bad: string[] = [];
-  const sim = new Sim(c.observed, NEW);
+  const sim = simOf(c.observed, NEW);
   p.steps.forEach((s) => sim.apply(s));
   const want = c.desired.spec.replicas;
   const boxes = [...sim.of(NEW).entries()];
@@ -455,7 +381,7 @@ function checkCompensationRestores(p: Plan, c: Case, k: number): string[] {
   if (!live) return [];
   const bad: string[] = [];
   for (const applied of [false, true]) {
-    const sim = new Sim(c.observed, NEW);
+    const sim = simOf(c.observed, NEW);
     p.steps.slice(0, k + (applied ? 1 : 0)).forEach((s) => sim.apply(s));
     p.compensation.forEach((s) => sim.apply(s));
     const at = `failure at ${label('steps', k, p.steps[k])} (${applied ? 'after' : 'before'} it took effect)`;
@@ -504,7 +430,7 @@ function checkRollingCapacity(p: Plan, c: Case): string[] {
   const maxTotal = Math.max(live.replicas, want) + surge;
   const minServing = Math.min(live.replicas, want - floorUnavailable);
   const bad: string[] = [];
-  const sim = new Sim(c.observed, NEW);
+  const sim = simOf(c.observed, NEW);
   const check = (where: string) => {
     const total = sim.count(LIVE) + sim.count(NEW);
     const serving = sim.serving([LIVE, NEW]);

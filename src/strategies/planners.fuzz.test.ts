@@ -27,6 +27,7 @@ import type {
 } from '../domain/types';
 import { describeStep } from '../domain/types';
 import { check, fuzzRuns } from '../testing/fuzz';
+import { PlanSim } from '../testing/plan-sim';
 import { planBlueGreen } from './blue-green';
 import { planCanary } from './canary';
 import { planRainbow } from './rainbow';
@@ -46,89 +47,12 @@ const PLANNERS: Record<StrategyName, Planner> = {
 
 // ---- a pure model of the containers a plan acts on ------------------------------------------
 
-interface Box {
-  healthy: boolean;
-  draining: boolean;
-}
-
-class Sim {
-  containers = new Map<number, Map<number, Box>>();
-  weights: Weights = {};
-  status = new Map<number, ReleaseStatus>();
-
-  /** Every known release runs its replicas, healthy; the serving ones are routed as the engine routes them. */
-  static of(o: Observed): Sim {
-    const sim = new Sim();
-    const serving = o.serving ?? (o.live ? [o.live] : []);
-    for (const r of [...serving, ...o.kept]) {
-      sim.status.set(r.number, r.status);
-      const m = new Map<number, Box>();
-      for (let i = 1; i <= r.replicas; i++) m.set(i, { healthy: true, draining: false });
-      sim.containers.set(r.number, m);
-    }
-    sim.weights = Object.fromEntries(serving.map((r, i) => [r.number, i === 0 ? 100 : 0]));
-    return sim;
-  }
-
-  clone(): Sim {
-    const c = new Sim();
-    for (const [r, m] of this.containers)
-      c.containers.set(r, new Map([...m].map(([i, b]) => [i, { ...b }])));
-    c.weights = { ...this.weights };
-    c.status = new Map(this.status);
-    return c;
-  }
-
-  of(release: number): Map<number, Box> {
-    let m = this.containers.get(release);
-    if (!m) this.containers.set(release, (m = new Map()));
-    return m;
-  }
-
-  /** Containers that get users: healthy, not draining, of a release routed with weight > 0. */
-  serving(): number {
-    let n = 0;
-    for (const [r, w] of Object.entries(this.weights)) {
-      if (!(w > 0)) continue;
-      for (const b of this.of(Number(r)).values()) if (b.healthy && !b.draining) n++;
-    }
-    return n;
-  }
-
-  apply(s: Step): void {
-    const pick = (release: number, indices?: number[]) =>
-      [...this.of(release).entries()].filter(([i]) => !indices || indices.includes(i));
-    switch (s.kind) {
-      case 'start': {
-        const m = this.of(s.release);
-        for (const i of s.indices ?? Array.from({ length: s.count }, (_, k) => k + 1)) {
-          if (s.ensure && m.has(i)) continue;
-          m.set(i, { healthy: false, draining: false });
-        }
-        return;
-      }
-      case 'wait-healthy':
-        for (const [, b] of pick(s.release, s.indices)) b.healthy = true;
-        return;
-      case 'set-weights':
-        this.weights = { ...s.weights };
-        // the executor publishes every running container of a routed release
-        for (const r of Object.keys(s.weights).map(Number))
-          for (const b of this.of(r).values()) b.draining = false;
-        return;
-      case 'drain':
-        for (const [, b] of pick(s.release, s.indices)) b.draining = true;
-        return;
-      case 'remove':
-        for (const [i] of pick(s.release, s.indices)) this.of(s.release).delete(i);
-        return;
-      case 'mark':
-        this.status.set(s.release, s.status);
-        return;
-      case 'pause':
-        return;
-    }
-  }
+/** Every known release runs its replicas, healthy; the serving ones are routed as the engine routes them. */
+function simOf(o: Observed): PlanSim {
+  const serving = o.serving ?? (o.live ? [o.live] : []);
+  const sim = PlanSim.running([...serving, ...o.kept]);
+  sim.weights = Object.fromEntries(serving.map((r, i) => [r.number, i === 0 ? 100 : 0]));
+  return sim;
 }
 
 // ---- generated inputs ---------------------------------------------------------------------------
@@ -336,7 +260,7 @@ function checkKeepsNew(p: Plan, n: number): void {
 }
 
 /** The new release ends live, with exactly `want` healthy containers 1..want taking its share. */
-function checkNewLive(sim: Sim, n: number, want: number): void {
+function checkNewLive(sim: PlanSim, n: number, want: number): void {
   const boxes = [...sim.of(n).entries()];
   const idx = boxes.map(([i]) => i).sort((a, b) => a - b);
   check(idx.join() === range(want).join(), () => `r${n} ends with containers [${idx}]`);
@@ -354,7 +278,7 @@ function checkNewLive(sim: Sim, n: number, want: number): void {
  */
 function checkCompensation(
   p: Plan,
-  start: Sim,
+  start: PlanSim,
   k: number,
   applied: boolean,
   live: ReleaseRecord,
@@ -421,7 +345,7 @@ function runDeploy({ o, k, cut, applied }: DeployCase): void {
   checkDrainBeforeRemove('compensation', p.compensation, new Set([...before, n]));
 
   // forward, step by step
-  const start = Sim.of(o);
+  const start = simOf(o);
   const sim = start.clone();
   const rolling = k.strategy === 'rolling' && live;
   let limits: { maxTotal: number; minServing: number } | null = null;
@@ -576,7 +500,7 @@ describe('planner fuzz: rollback', () => {
         );
 
         // a kept target runs its containers when still running; a retired one has none
-        const start = Sim.of(o);
+        const start = simOf(o);
         if (!running) start.containers.set(n, new Map());
         start.status.set(n, target.status);
         const sim = start.clone();
@@ -652,7 +576,7 @@ describe('planner fuzz: scale', () => {
             );
         checkDrainBeforeRemove('steps', p.steps, new Set([n]));
 
-        const start = new Sim();
+        const start = new PlanSim();
         start.containers.set(
           n,
           new Map(running.map((i) => [i, { healthy: true, draining: false }])),
