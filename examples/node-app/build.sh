@@ -19,45 +19,16 @@ die() {
 }
 
 command -v docker >/dev/null 2>&1 || die "docker CLI not found"
-command -v ldd >/dev/null 2>&1 ||
-  die "ldd not found: it is needed to list node's shared libraries (apt-get install libc-bin)"
-
-node_cmd="${NODE:-$(command -v node || true)}"
-[ -n "$node_cmd" ] || die "node not found in PATH (set NODE=/path/to/node)"
-case $node_cmd in
-  /*) ;;
-  *) die "node is '$node_cmd', not a path to a binary (set NODE=/path/to/node)" ;;
-esac
-node_bin="$(readlink -f -- "$node_cmd" 2>/dev/null || true)"
-[ -n "$node_bin" ] && [ -f "$node_bin" ] && [ -x "$node_bin" ] ||
-  die "node at $node_cmd does not resolve to a real executable file (got '${node_bin:-nothing}')"
-head -c 4 "$node_bin" | grep -q $'^\x7fELF' ||
-  die "$node_bin is not an ELF binary (a wrapper script or version-manager shim?): set NODE=/path/to/the/real/node"
-
-# Shared libraries, as absolute paths: "name => /path (addr)" and "/path (addr)" lines;
-# linux-vdso has no file and is skipped.
-ldd_out="$(ldd "$node_bin" 2>&1)" || {
-  case $ldd_out in
-    *'not a dynamic executable'* | *'statically linked'*) ldd_out= ;;
-    *) die "ldd $node_bin failed: $ldd_out" ;;
-  esac
-}
-if grep -q 'not found' <<<"$ldd_out"; then
-  die "ldd $node_bin: missing libraries: $(grep 'not found' <<<"$ldd_out" | tr -s ' \t\n' ' ')"
-fi
-mapfile -t libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }' <<<"$ldd_out")
-for lib in "${libs[@]}"; do
-  [ -r "$lib" ] || die "ldd lists $lib but it cannot be read"
-done
+# shellcheck source=../../scripts/lib/node-rootfs.sh
+. "$HERE/../../scripts/lib/node-rootfs.sh"
+node_rootfs_resolve
+node_bin=$NODE_ROOTFS_BIN
 
 # Hash of everything that goes into the images (library paths and contents included).
 inputs_hash="$(
   {
-    cat "$HERE/Dockerfile" "$HERE/server.js" "$node_bin"
-    for lib in "${libs[@]}"; do
-      printf '\n%s\n' "$lib"
-      cat "$lib"
-    done
+    cat "$HERE/Dockerfile" "$HERE/server.js"
+    node_rootfs_inputs
   } | sha256sum | cut -c1-32
 )"
 
@@ -70,13 +41,7 @@ stage() {
   [ -z "$ctx" ] || return 0
   ctx="$(mktemp -d "${TMPDIR:-/tmp}/node-web-build.XXXXXX")"
   cp "$HERE/Dockerfile" "$HERE/server.js" "$ctx/"
-  mkdir -p "$ctx/rootfs/usr/bin"
-  cp -L "$node_bin" "$ctx/rootfs/usr/bin/node"
-  chmod 0755 "$ctx/rootfs/usr/bin/node"
-  for lib in "${libs[@]}"; do
-    mkdir -p "$ctx/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$ctx/rootfs$lib"
-  done
+  node_rootfs_stage "$ctx/rootfs"
 }
 
 # build VERSION: tag $REPO:VERSION with APP_VERSION=VERSION
