@@ -316,8 +316,8 @@ async function run() {
       { key: 'nginx', start: () => startNginx(tmp, upstream.port) },
       { key: 'shipit', start: shipit(true, CPU_PROF) },
       { key: 'shipitNoLog', start: shipit(false) },
-      // the previous data path (ProxyOptions.dataPath 'http': http-proxy-3), access log on
-      { key: 'shipitHttp', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'http' }) },
+      // the opt-in data path (ProxyOptions.dataPath 'undici'), access log on
+      { key: 'shipitUndici', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'undici' }) },
     ];
     for (const t of targets) {
       process.stderr.write(`bench: proxy: ${t.key}...\n`);
@@ -340,7 +340,7 @@ async function run() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const { direct: d, nginx: n, shipit: s, shipitNoLog: q, shipitHttp: u } = results;
+  const { direct: d, nginx: n, shipit: s, shipitNoLog: q, shipitUndici: u } = results;
   const four = (f) => [d, n, s, q, u].map(f).join(' / ');
   const errors = [d, n, s, q, u].reduce(
     (sum, r) => sum + r.max.errors + r.fixed.failed + r.fixed.unanswered,
@@ -353,7 +353,7 @@ async function run() {
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
   return [
     [
-      `throughput direct / nginx / shipit / shipit without access log / shipit (http-proxy-3) (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
+      `throughput direct / nginx / shipit / shipit without access log / shipit (undici, opt-in) (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
       `${four((r) => f0(r.max.rps))} req/s`,
     ],
     ['p50 at max throughput, same order', `${four((r) => f2(r.max.p50))} ms`],
@@ -361,23 +361,23 @@ async function run() {
     ['throughput shipit / nginx (goal ≥ 0.8×)', ratio(s.max.rps, n.max.rps)],
     ['throughput shipit / direct', ratio(s.max.rps, d.max.rps)],
     ['throughput shipit without access log / nginx', ratio(q.max.rps, n.max.rps)],
-    ['throughput shipit (http-proxy-3) / nginx', ratio(u.max.rps, n.max.rps)],
+    ['throughput shipit (undici, opt-in) / nginx', ratio(u.max.rps, n.max.rps)],
     [
       `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
       `${four((r) => f2(r.fixed.p99))} ms`,
     ],
     [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${four((r) => f2(r.fixed.p50))} ms`],
     [`p99 at ${f0(RATE)} req/s shipit / nginx (goal ≤ 1.5×)`, ratio(s.fixed.p99, n.fixed.p99)],
-    [`p99 at ${f0(RATE)} req/s shipit (http-proxy-3) / nginx`, ratio(u.fixed.p99, n.fixed.p99)],
+    [`p99 at ${f0(RATE)} req/s shipit (undici, opt-in) / nginx`, ratio(u.fixed.p99, n.fixed.p99)],
     ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
     ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
-    ['CPU at max throughput, shipit (http-proxy-3): proxy / upstream / wrk', cpu(u)],
+    ['CPU at max throughput, shipit (undici, opt-in): proxy / upstream / wrk', cpu(u)],
     [
-      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log / shipit (http-proxy-3)',
+      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log / shipit (undici, opt-in)',
       [n, s, q, u].map((r) => f0(perCpu(r))).join(' / '),
     ],
     ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
-    ['requests per proxy CPU-second, shipit (http-proxy-3) / nginx', ratio(perCpu(u), perCpu(n))],
+    ['requests per proxy CPU-second, shipit (undici, opt-in) / nginx', ratio(perCpu(u), perCpu(n))],
     ['failed requests, all proxy runs', String(errors)],
   ];
 }
