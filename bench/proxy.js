@@ -20,6 +20,7 @@ const CPU_PROF = process.env.BENCH_PROXY_CPU_PROF || '';
 /** Extra node flags for the shipit proxy processes (e.g. `--max-semi-space-size=32`). */
 const NODE_FLAGS = (process.env.BENCH_PROXY_NODE_FLAGS || '').split(/\s+/).filter(Boolean);
 const PIN = os.cpus().length >= 2 && process.env.BENCH_PIN !== '0';
+const EXPERIMENT = process.env.BENCH_PROXY_EXPERIMENT === '1';
 const LOAD_CPU = '0';
 const SUT_CPU = '1';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
@@ -319,6 +320,15 @@ async function run() {
       // the opt-in data path (ProxyOptions.dataPath 'undici'), access log on
       { key: 'shipitUndici', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'undici' }) },
     ];
+    // BENCH_PROXY_EXPERIMENT=1: also bench/experiments/raw-proxy.js (not shipit; README)
+    if (EXPERIMENT)
+      targets.push({
+        key: 'raw',
+        start: () =>
+          startNodeChild(SUT_CPU, path.join(__dirname, 'experiments', 'raw-proxy.js'), [
+            String(upstream.port),
+          ]),
+      });
     for (const t of targets) {
       process.stderr.write(`bench: proxy: ${t.key}...\n`);
       setAffinity(upstream.child.pid, t.key === 'direct' ? SUT_CPU : LOAD_CPU);
@@ -379,6 +389,19 @@ async function run() {
     ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
     ['requests per proxy CPU-second, shipit (undici, opt-in) / nginx', ratio(perCpu(u), perCpu(n))],
     ['failed requests, all proxy runs', String(errors)],
+    ...(results.raw ? experimentRows(results.raw, n, perCpu) : []),
+  ];
+}
+
+function experimentRows(x, n, perCpu) {
+  const failed = x.max.errors + x.fixed.failed + x.fixed.unanswered;
+  return [
+    [
+      'experiment raw-proxy (not shipit): req/s, p99, p99 at the fixed rate, failed',
+      `${f0(x.max.rps)} req/s, ${f2(x.max.p99)} ms, ${f2(x.fixed.p99)} ms, ${failed}`,
+    ],
+    ['experiment raw-proxy / nginx: throughput', ratio(x.max.rps, n.max.rps)],
+    ['experiment raw-proxy / nginx: requests per proxy CPU-second', ratio(perCpu(x), perCpu(n))],
   ];
 }
 
