@@ -11,6 +11,7 @@ import { DockerRuntime } from './docker/runtime';
 import { SqliteStore } from './store/sqlite';
 import { ProxyRouter } from './proxy/router';
 import { ProxyServer } from './proxy/server';
+import { HttpsService } from './tls/https';
 import { HealthMonitor } from './health/monitor';
 import { probe } from './health/probe';
 import { Routes } from './engine/routes';
@@ -74,6 +75,8 @@ export interface DaemonOptions {
    * replaced (see handover.ts). Background work then waits for startBackground().
    */
   inherited?: ReadonlyMap<string, net.Server>;
+  /** First wait after a failed ACME attempt (default 5 s, doubling); tests shorten it. */
+  acmeFirstRetryMs?: number;
 }
 
 export class Daemon {
@@ -85,6 +88,8 @@ export class Daemon {
   healer!: Healer;
   scaler!: Scaler;
   autoscaler!: Autoscaler;
+  /** proxy.tls: certificates, ACME and the HTTPS listener (null without TLS). */
+  https: HttpsService | null = null;
   previews!: PreviewManager;
   /** Aggregated container logs: follows every managed container from startup. */
   logCollector: LogCollector | null = null;
@@ -125,6 +130,16 @@ export class Daemon {
     fs.mkdirSync(files.stateDir, { recursive: true });
     const log = opts.log ?? pino({ base: { project: cfg.project } });
     if (!opts.inherited) assertNotRunning(files.pid);
+    // Certificate files are read first: a bad one fails the start before anything changed.
+    const tlsCfg = cfg.raw.proxy.tls;
+    const https = tlsCfg
+      ? new HttpsService(tlsCfg, {
+          configDir: cfg.dir,
+          stateDir: files.stateDir,
+          log: log.child({ part: 'tls' }),
+          acmeFirstRetryMs: opts.acmeFirstRetryMs,
+        })
+      : null;
     const runtime = opts.runtime ?? new DockerRuntime();
     await runtime.ping();
     const store = SqliteStore.open(files.db);
@@ -208,6 +223,7 @@ export class Daemon {
       accessLog,
       log: log.child({ part: 'proxy' }),
       inherited: opts.inherited,
+      intercept: https?.intercept,
       coldStart: (service) => {
         autoscaler.touch(service);
         return scaler.wake(service);
@@ -233,6 +249,8 @@ export class Daemon {
       observe,
     );
     daemon.scaler = scaler;
+    daemon.https = https;
+    if (https) observe.metrics.tlsCertificates(() => https.store.expiries());
     daemon.autoscaler = autoscaler;
     daemon.healer = new Healer({
       project,
@@ -274,10 +292,17 @@ export class Daemon {
       log: log.child({ part: 'preview' }),
       services: () => Object.keys(cfg.services),
     });
-    const listenProxy = () =>
-      proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
+    const listenProxy = async () => {
+      await proxy.listen(cfg.proxy.port, cfg.proxy.host).catch((e: NodeJS.ErrnoException) => {
         throw listenError(e, `proxy.listen ${cfg.proxy.host}:${cfg.proxy.port}`);
       });
+      if (https)
+        await proxy
+          .listenTls(https.server, https.port, https.host)
+          .catch((e: NodeJS.ErrnoException) => {
+            throw listenError(e, `proxy.tls.listen ${https.host}:${https.port}`);
+          });
+    };
     try {
       // Bound first (a port in use must fail before anything changes), but requests wait
       // until reconcile has filled the routing table: not a 404 for a service that exists.
@@ -363,6 +388,7 @@ export class Daemon {
     // An interrupted rolling deploy or scale leaves the live release short (or long): back to its count.
     this.rescale(this.report?.mismatched ?? [], 'reconcile', 'after a restart');
     this.engine.start();
+    this.https?.start();
     fs.writeFileSync(this.files.pid, `${process.pid}\n`);
   }
 
@@ -416,6 +442,7 @@ export class Daemon {
     this.previews.stop();
     this.healer.stop();
     this.retirer.stop();
+    await this.https?.stop();
     await this.logCollector?.stop().catch(() => {});
   }
 

@@ -42,5 +42,6 @@ describe('STARTER_CONFIG', () => {
     expect(cfg.services.web.command).toEqual(['node', 'server.js']);
     expect(cfg.raw.services.web.autoscale?.max).toBe(10);
     expect(cfg.raw.logs.maxLines).toBe(1_000_000);
+    expect(cfg.raw.proxy.tls?.acme?.hosts).toEqual(['app.example.com']);
   });
 });

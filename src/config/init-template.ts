@@ -10,6 +10,8 @@ proxy:
   listen: 0.0.0.0:8080             # public HTTP listener that routes to your services
   upstreamTimeout: 30s             # no response byte within this -> 504
   maxBodySize: 10m                 # larger request bodies -> 413
+  # tls: { listen: 0.0.0.0:8443, redirect: true, acme: { directory: https://acme-v02.api.letsencrypt.org/directory, email: ops@example.com, hosts: [app.example.com] } }  # HTTPS; certificates from Let's Encrypt (HTTP-01 needs port 80 -> listen)
+  #   or certificate files: tls: { certificates: [{ hosts: [app.example.com], cert: certs/app.pem, key: certs/app.key }] }
 
 api:
   listen: unix:.shipit/daemon.sock # control API for the CLI (or 127.0.0.1:7070); a token is always required

@@ -26,6 +26,7 @@ import {
   describeValue,
 } from './duration';
 import { crossCheck } from './cross-check';
+import { tlsSchema } from './tls-schema';
 
 // The one schema of shipit.yml (SPEC §2). Types, defaults, error messages and the editor
 // JSON Schema (configJsonSchema) all come from here.
@@ -343,6 +344,7 @@ export const configSchema = strict(
       listen: hostPort('0.0.0.0:8080').default('0.0.0.0:8080').describe('public HTTP listener'),
       upstreamTimeout: duration().prefault('30s').describe('time to first response byte, then 504'),
       maxBodySize: size().prefault('10m').describe('larger request bodies get 413'),
+      tls: tlsSchema.optional().describe('HTTPS: certificate files and/or ACME'),
     }).prefault({}),
     api: strict({
       listen: apiListen()

@@ -181,6 +181,18 @@ export class ShipitMetrics {
     this.deployDuration.observe({ service, strategy }, seconds);
   }
 
+  /** Exports shipit_tls_cert_expiry_seconds from the certificates served (read at scrape). */
+  tlsCertificates(read: () => { host: string; notAfter: number }[], now = Date.now): void {
+    this.registry.registerMetric(
+      scraped(
+        'shipit_tls_cert_expiry_seconds',
+        'Seconds until the certificate served for a host expires (negative once expired).',
+        'gauge',
+        () => read().map((c) => ({ labels: { host: c.host }, value: (c.notAfter - now()) / 1000 })),
+      ),
+    );
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }

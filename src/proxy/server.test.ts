@@ -782,6 +782,40 @@ describe('ProxyServer', () => {
       await until(() => router.target('ws1')!.inflight === 0);
     });
 
+    it('answers 504 when the upstream never answers the handshake, and counts a timeout', async () => {
+      const silent = await up('ws-silent');
+      const held: net.Socket[] = [];
+      silent.server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+        held.push(socket); // never answers; reads, so it sees the proxy hang up
+        socket.resume();
+      });
+      router.setService(
+        'ws-silent',
+        ['ws-silent.test'],
+        [{ number: 1, weight: 100, targets: [target('wss1', silent.port)] }],
+      );
+      const s = net.connect(proxyPort, '127.0.0.1');
+      s.write(
+        'GET / HTTP/1.1\r\nHost: ws-silent.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      );
+      let data = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (data += c));
+      const t0 = Date.now();
+      try {
+        await within(once(s, 'close'), 3000, 'the client socket was never closed');
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+        expect(data).toMatch(/^HTTP\/1\.1 504 /);
+        await until(() => router.target('wss1')!.inflight === 0);
+        expect(Object.fromEntries(router.target('wss1')!.stats.upstreamErrors)).toEqual({
+          timeout: 1,
+        });
+        await until(() => held.length === 1 && held[0].readableEnded);
+      } finally {
+        for (const h of held) h.destroy();
+      }
+    });
+
     it('refuses an upgrade for an unknown host (404) or with no healthy target (503)', async () => {
       await expect(upgrade('nobody.test')).rejects.toThrow();
       const raw = async (host: string) => {

@@ -54,11 +54,19 @@ export interface ProxyOptions {
    * WebSockets always go through http-proxy-3.
    */
   dataPath?: 'http' | 'undici';
+  /**
+   * Answers a request before routing (ACME challenges, the HTTPS redirect): returns true when
+   * it answered. Not called for service-discovery (internal) connections.
+   */
+  intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
-/** The name a listening socket is handed over under: `proxy:host:port` or `internal:host:port`. */
-export const listenerKey = (kind: 'proxy' | 'internal', host: string, port: number): string =>
-  `${kind}:${host}:${port}`;
+/** The name a listening socket is handed over under: `proxy:`, `internal:` or `tls:` + `host:port`. */
+export const listenerKey = (
+  kind: 'proxy' | 'internal' | 'tls',
+  host: string,
+  port: number,
+): string => `${kind}:${host}:${port}`;
 
 const STICKY_COOKIE = 'shipit-id';
 /** The dashboard's session cookie (api/ui.ts): browsers send it to every port of the host, apps must not see it. */
@@ -134,11 +142,17 @@ export class ProxyServer {
   /** Local addresses where containers call linked services by name (the network gateways). */
   private readonly internal = new Set<string>();
   private readonly internalServers: net.Server[] = [];
+  private readonly tlsServers: net.Server[] = [];
   private readonly listening: [string, net.Server][] = [];
   /** Open client connections, for a retiring proxy to wait on. */
   private readonly connections: ConnectionTracker;
   /** Another process accepts on our sockets now (daemon upgrade): every answer closes its connection. */
   private retiring = false;
+  /** WebSocket handshakes waiting for the upstream's answer, by client socket. */
+  private readonly handshakes = new WeakMap<
+    net.Socket,
+    { req?: http.ClientRequest; timer: NodeJS.Timeout }
+  >();
   /** Set while the routing table is not filled yet (daemon start): requests wait for open(). */
   private held: { promise: Promise<void>; open: () => void } | null = null;
 
@@ -172,6 +186,16 @@ export class ProxyServer {
         err.code = 'ERR_UNEXPECTED_UPGRADE';
         proxyReq.emit('error', err);
       });
+    });
+    this.proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+      const pending = this.handshakes.get(socket as net.Socket);
+      if (!pending) return;
+      pending.req = proxyReq;
+      // Answered (101 or a plain response) or gone: the handshake timeout no longer applies.
+      const settle = () => clearTimeout(pending.timer);
+      proxyReq.once('upgrade', settle);
+      proxyReq.once('response', settle);
+      proxyReq.once('close', settle);
     });
     this.proxy.on('proxyRes', (proxyRes, req, res) => {
       const ctx = (req as Req)[CTX];
@@ -345,8 +369,20 @@ export class ProxyServer {
     return table.lookup(req.headers.host);
   }
 
+  /**
+   * Serves HTTPS: the TLS server (its certificates are the caller's) hands each connection, once
+   * its handshake is done, to the HTTP server. Handed over on a daemon upgrade like the others.
+   */
+  async listenTls(server: net.Server, port: number, host: string): Promise<void> {
+    server.on('secureConnection', (socket: net.Socket) => this.server.emit('connection', socket));
+    const key = listenerKey('tls', host, port);
+    await listenOn(server, this.opts.inherited?.get(key), port, host);
+    this.tlsServers.push(server);
+    this.listening.push([key, server]);
+  }
+
   async close(): Promise<void> {
-    for (const s of this.internalServers) s.close();
+    for (const s of [...this.internalServers, ...this.tlsServers]) s.close();
     await new Promise<void>((r) => {
       this.server.close(() => r());
       this.server.closeIdleConnections();
@@ -399,6 +435,8 @@ export class ProxyServer {
   }
 
   private handle(req: Req, res: http.ServerResponse): void {
+    const internal = this.internal.size > 0 && this.internal.has(req.socket.localAddress ?? '');
+    if (this.opts.intercept && !internal && this.opts.intercept(req, res)) return;
     if (this.held) return void this.held.promise.then(() => this.handle(req, res));
     const started = performance.now();
     if (this.retiring) res.setHeader('connection', 'close');
@@ -733,9 +771,20 @@ export class ProxyServer {
       }
     };
     socket.once('close', release);
+    // An upstream that never answers the handshake: 504 after upstreamTimeout, as for a request.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      target.stats.upstreamError('timeout');
+      socket.end('HTTP/1.1 504 Gateway Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      this.handshakes.get(socket)?.req?.destroy();
+    }, this.opts.upstreamTimeoutMs);
+    this.handshakes.set(socket, { timer });
+    socket.once('close', () => clearTimeout(timer));
     this.proxy.ws(req, socket, head, { target: target.urlObject }, () => {
+      clearTimeout(timer);
       release();
-      socket.destroy();
+      if (!timedOut) socket.destroy(); // else the 504 is on its way out: end() closes it
     });
   }
 }
