@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { loadConfig, locateConfig, type LoadedConfig } from '../config/load';
+import { loadConfig, locateConfig, unknownService, type LoadedConfig } from '../config/load';
 import { readToken, type Endpoint } from './client';
 import { usageError } from '../domain/errors';
+import { suggest } from '../domain/suggest';
 
 export interface GlobalArgs {
   config?: string;
@@ -46,10 +47,25 @@ export function parseHost(value: string): Pick<Endpoint, 'socketPath' | 'host' |
 }
 
 /** SERVICE may be omitted when the config has exactly one service. */
-export function defaultService(given: unknown, names: string[]): string {
-  if (typeof given === 'string' && given) return given;
+export function defaultService(given: unknown, names: string[], file?: string): string {
+  if (typeof given === 'string' && given) return checkService(given, names, file);
   if (names.length === 1) return names[0];
   return usageFail(names);
+}
+
+/**
+ * A SERVICE that is not in shipit.yml but close to one that is, is a typo: refused here
+ * (exit 2, nothing sent). Any other name goes on to the daemon, which also knows the
+ * services removed from the file since (their history, logs, a rollback) and answers for itself.
+ */
+export function checkService<T extends string | undefined>(
+  given: T,
+  names: string[],
+  file?: string,
+): T {
+  if (given === undefined || given === '' || names.includes(given)) return given;
+  if (suggest(given, names) !== undefined) throw unknownService(given, names, file);
+  return given;
 }
 
 function usageFail(names: string[]): never {

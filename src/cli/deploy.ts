@@ -5,7 +5,8 @@ import { parseDuration } from '../config/duration';
 import { pickService } from '../config/load';
 import { stream } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
-import { colours, duration, makeOut, type Out } from './render';
+import { duration, makeOut, type Out } from './render';
+import { eventSink } from './progress';
 
 interface DeployArgs extends GlobalArgs {
   service?: string;
@@ -61,27 +62,7 @@ export function printOutcome(out: Out, service: string, result: Outcome): void {
   out.line(`✓ ${service} r${result.release} is live in ${duration(result.durationMs)}`);
 }
 
-/** Prints one deploy/rollback event: a plain line, or the NDJSON event itself. */
-export function printEvent(
-  out: Out,
-  e: Record<string, unknown>,
-  paint = colours(),
-  paintErr = colours(process.stderr),
-): void {
-  if (out.json) return out.data(e);
-  const msg = String(e.message ?? '');
-  if (e.type === 'plan') return out.line(msg);
-  if (e.type === 'step') {
-    const cause = (e.data as { cause?: string } | undefined)?.cause;
-    return out.line(`→ ${msg}${cause ? paint('dim', `  (${cause})`) : ''}`);
-  }
-  if (e.type === 'step-done') return;
-  if (e.type === 'failed') return out.err(paintErr('red', `✗ ${msg}`));
-  if (e.type === 'live') return out.line(paint('green', `  ${msg}`));
-  if (e.type === 'step-failed' || e.type === 'compensate' || e.type === 'warning')
-    return out.line(paint('yellow', `  ${msg}`));
-  out.line(`  ${msg}`);
-}
+export { printEvent } from './progress';
 
 export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
@@ -122,15 +103,13 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const out = makeOut(!!args.json);
       const cfg = config(args);
       const spec = specFromArgs(pickService(cfg, args.service), args);
-      const result = await stream<Outcome>(
-        endpoint(cfg),
-        `/v1/services/${spec.name}/deploy`,
-        { spec, dryRun: !!args.dryRun, ...lockWait(args.lockWait) },
-        (e) => {
-          printEvent(out, e);
-          if (!args.wait && e.type === 'plan') return false;
-        },
-      );
+      const body = { spec, dryRun: !!args.dryRun, ...lockWait(args.lockWait) };
+      const ep = endpoint(cfg);
+      const events = eventSink(out, spec.name, 'deploy', true);
+      const result = await stream<Outcome>(ep, `/v1/services/${spec.name}/deploy`, body, (e) => {
+        events.event(e);
+        if (!args.wait && e.type === 'plan') return false;
+      }).finally(events.close);
       if (!result) return out.line(`deploy of ${spec.name} started (not waiting)`);
       printOutcome(out, spec.name, result);
     },

@@ -14,6 +14,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           type: 'boolean',
           describe: 'also remove every managed container and the project network',
         })
+        .example('$0 down', 'stop the daemon; the next `up` adopts the containers')
         .example('$0 down --remove', 'stop everything'),
     async (a) => {
       const out = makeOut(!!a.json);

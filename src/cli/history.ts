@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { usageError } from '../domain/errors';
 import { showAudit } from './audit';
 import { call } from './client';
-import { endpoint, locate, type GlobalArgs } from './context';
+import { checkService, endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut, table, when } from './render';
 
 interface Release {
@@ -28,7 +28,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           type: 'boolean',
           describe: 'the audit log instead: every mutating API call (who, from, what, result)',
         })
-        .example('$0 history web', '')
+        .example('$0 history web', 'the last 20 releases of web')
         .example(
           '$0 history --audit -n 50',
           'the last 50 deploys, rollbacks, logins... newest last',
@@ -41,7 +41,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         return showAudit(endpoint(cfg), out, a.n);
       }
       const svc =
-        (a.service as string | undefined) ??
+        checkService(a.service as string | undefined, cfg.serviceNames, cfg.path) ??
         (cfg.serviceNames.length === 1 ? cfg.serviceNames[0] : undefined);
       const q = new URLSearchParams({ limit: String(a.n) });
       if (svc) q.set('service', svc);

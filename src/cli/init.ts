@@ -13,7 +13,8 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (c) =>
       c
         .option('force', { type: 'boolean', describe: 'overwrite an existing file' })
-        .example('$0 init', ''),
+        .example('$0 init', 'write ./shipit.yml, then edit its services')
+        .example('$0 init --force', 'start over: overwrite an existing shipit.yml'),
     (a) => {
       const out = makeOut(!!a.json);
       const file = path.resolve(a.config ?? process.env.SHIPIT_CONFIG ?? 'shipit.yml');

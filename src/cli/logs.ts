@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { unreachable } from '../domain/errors';
 import { call, follow } from './client';
-import { endpoint, locate, type GlobalArgs } from './context';
+import { checkService, endpoint, locate, type GlobalArgs } from './context';
 
 type Line = Record<string, unknown>;
 
@@ -47,12 +47,16 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           describe: 'the proxy access log instead of container logs',
         })
         .example('$0 logs web -f', 'follow every container of web')
-        .example('$0 logs --release 3 --grep "error|timeout" --since 10m', '')
+        .example(
+          '$0 logs --release 3 --grep "error|timeout" --since 10m',
+          'recent errors of release 3',
+        )
         .example('$0 logs --access -f --grep \'"status":5\'', 'follow 5xx answers of the proxy'),
     async (a) => {
       const cfg = locate(a);
       const q = new URLSearchParams({ limit: String(a.n) });
-      if (a.service) q.set('service', String(a.service));
+      const svc = checkService(a.service as string | undefined, cfg.serviceNames, cfg.path);
+      if (svc) q.set('service', svc);
       if (a.release !== undefined) q.set('release', String(a.release));
       if (a.since) q.set('since', a.since);
       if (a.grep) q.set('grep', a.grep);

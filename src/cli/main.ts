@@ -17,7 +17,8 @@ import * as token from './token';
 
 /** Runs the CLI and returns the exit code (SPEC §3); the only place errors become codes. */
 export async function main(argv: string[]): Promise<number> {
-  let usageFailure: string | null = null;
+  // yargs may report more than one problem ("Unknown argument: deplyo", "Did you mean deploy?").
+  const usageFailures: string[] = [];
   let y = yargs(argv)
     .scriptName('shipit')
     .option('config', {
@@ -62,7 +63,18 @@ export async function main(argv: string[]): Promise<number> {
   ];
   for (const c of commands) y = c.register(y);
   y = y
-    .completion('completion', 'print a bash/zsh completion script: source <(shipit completion)')
+    // A command of our own rather than yargs' .completion(), which prints the script even for --help.
+    .command(
+      'completion',
+      'print a bash/zsh completion script: source <(shipit completion)',
+      (c: Argv<GlobalArgs>) =>
+        c
+          .example('source <($0 completion)', 'complete commands and options in this shell')
+          .example('$0 completion >> ~/.bashrc', 'and in every new bash'),
+      () => {
+        y.showCompletionScript();
+      },
+    )
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()
@@ -71,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitProcess(false)
     .fail((msg: string, err: Error) => {
       if (err) throw err;
-      usageFailure = msg;
+      if (!usageFailures.includes(msg)) usageFailures.push(msg);
     });
   const saved = new Map<string, string | undefined>();
   const override = (k: string, v: string) => {
@@ -100,8 +112,13 @@ export async function main(argv: string[]): Promise<number> {
       else process.env[k] = v;
     }
   }
-  if (usageFailure) {
-    process.stderr.write(`error: ${usageFailure}\nrun shipit --help for usage\n`);
+  if (usageFailures.length) {
+    // The suggestion reads best after the problem it answers.
+    const hints = usageFailures.filter((m) => m.startsWith('Did you mean'));
+    const problems = usageFailures.filter((m) => !hints.includes(m));
+    process.stderr.write(
+      `error: ${[...problems, ...hints].join('\n')}\nrun shipit --help for usage\n`,
+    );
     return 2;
   }
   return 0;

@@ -75,7 +75,10 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .command(
           'down <name>',
           'remove a preview and its containers',
-          (c) => c.positional('name', { type: 'string', demandOption: true }),
+          (c) =>
+            c
+              .positional('name', { type: 'string', demandOption: true })
+              .example('$0 preview down pr-42', 'remove it before its TTL'),
           async (a) => {
             const out = makeOut(!!a.json);
             const cfg = locate(a);
@@ -91,7 +94,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .command(
           'ls',
           'list previews: name, service, image, URL, expiry',
-          (c) => c,
+          (c) => c.example('$0 preview ls --json', 'for scripts'),
           async (a) => {
             const out = makeOut(!!a.json);
             const cfg = locate(a);
@@ -112,6 +115,8 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             );
           },
         )
+        .example('$0 preview up pr-42 --service web --image demo-web:v2', 'start one')
+        .example('$0 preview ls', 'see them and when they expire')
         .demandCommand(1, 'name a preview command: up, down or ls'),
   );
 }

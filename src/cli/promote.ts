@@ -2,7 +2,8 @@ import type { Argv } from 'yargs';
 import { stream } from './client';
 import { defaultService, endpoint, locate, type GlobalArgs } from './context';
 import { makeOut } from './render';
-import { printEvent, printOutcome, type Outcome } from './deploy';
+import { printOutcome, type Outcome } from './deploy';
+import { eventSink } from './progress';
 
 export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y
@@ -16,13 +17,15 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       async (a) => {
         const out = makeOut(!!a.json);
         const cfg = locate(a);
-        const name = defaultService(a.service, cfg.serviceNames);
+        const name = defaultService(a.service, cfg.serviceNames, cfg.path);
+        const ep = endpoint(cfg);
+        const events = eventSink(out, name, 'rollout', true);
         const result = await stream<Outcome>(
-          endpoint(cfg),
+          ep,
           `/v1/services/${name}/promote`,
           {},
-          (e) => printEvent(out, e),
-        );
+          events.event,
+        ).finally(events.close);
         if (result) printOutcome(out, name, result);
       },
     )
@@ -34,13 +37,15 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       async (a) => {
         const out = makeOut(!!a.json);
         const cfg = locate(a);
-        const name = defaultService(a.service, cfg.serviceNames);
+        const name = defaultService(a.service, cfg.serviceNames, cfg.path);
+        const ep = endpoint(cfg);
+        const events = eventSink(out, name, 'abort');
         const result = await stream<{ release: number }>(
-          endpoint(cfg),
+          ep,
           `/v1/services/${name}/abort`,
           {},
-          (e) => printEvent(out, e),
-        );
+          events.event,
+        ).finally(events.close);
         if (out.json) return out.data({ type: 'result', result });
         out.line(`✓ ${name} r${result?.release} aborted; all traffic is on the stable release`);
       },

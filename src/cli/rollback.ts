@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { stream } from './client';
 import { defaultService, endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut } from './render';
-import { printEvent } from './deploy';
+import { eventSink } from './progress';
 
 export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
@@ -21,18 +21,20 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = locate(a);
-      const name = defaultService(a.service, cfg.serviceNames);
+      const name = defaultService(a.service, cfg.serviceNames, cfg.path);
+      const ep = endpoint(cfg);
+      const events = eventSink(out, name, 'rollback');
       const result = await stream<{
         release: number;
         plan: string;
         dryRun: boolean;
         durationMs: number;
       }>(
-        endpoint(cfg),
+        ep,
         `/v1/services/${name}/rollback`,
         { ...(a.to !== undefined ? { to: a.to } : {}), dryRun: !!a.dryRun },
-        (e) => printEvent(out, e),
-      );
+        events.event,
+      ).finally(events.close);
       if (!result) return;
       if (out.json) return out.data({ type: 'result', result });
       if (result.dryRun) return out.line(result.plan);

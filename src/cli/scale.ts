@@ -1,9 +1,9 @@
 import type { Argv } from 'yargs';
 import { usageError } from '../domain/errors';
 import { stream } from './client';
-import { endpoint, locate, type GlobalArgs } from './context';
+import { checkService, endpoint, locate, type GlobalArgs } from './context';
 import { duration, makeOut } from './render';
-import { printEvent } from './deploy';
+import { eventSink } from './progress';
 
 interface ScaleResult {
   service: string;
@@ -32,13 +32,15 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           'for example: shipit scale web 4',
         );
       const cfg = locate(a);
-      const name = String(a.service);
+      const name = checkService(String(a.service), cfg.serviceNames, cfg.path);
+      const ep = endpoint(cfg);
+      const events = eventSink(out, name, 'scale');
       const result = await stream<ScaleResult>(
-        endpoint(cfg),
+        ep,
         `/v1/services/${name}/scale`,
         { replicas },
-        (e) => printEvent(out, e),
-      );
+        events.event,
+      ).finally(events.close);
       if (!result) return;
       if (out.json) return out.data({ type: 'result', result });
       out.line(

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import type { TargetState } from '../ports/router';
 import type { AlertStatus } from '../observe/alerts';
 import { call } from './client';
-import { endpoint, locate, type GlobalArgs } from './context';
+import { checkService, endpoint, locate, type GlobalArgs } from './context';
 import { makeOut, table } from './render';
 
 interface Status {
@@ -26,11 +26,16 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'status [service]',
     'services, releases, replicas, health, traffic weights',
-    (c) => c.positional('service', { type: 'string' }).example('$0 status web', 'one service'),
+    (c) =>
+      c
+        .positional('service', { type: 'string' })
+        .example('$0 status', 'every service')
+        .example('$0 status web --json', 'one service, for scripts'),
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = locate(a);
-      const q = a.service ? `?service=${encodeURIComponent(String(a.service))}` : '';
+      const svc = checkService(a.service as string | undefined, cfg.serviceNames, cfg.path);
+      const q = svc ? `?service=${encodeURIComponent(svc)}` : '';
       const s = await call<Status>(endpoint(cfg), 'GET', `/v1/status${q}`);
       if (out.json) return out.data(s);
       out.line(

@@ -52,6 +52,7 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           if (a.show) out.line(r.token);
         },
       )
+      .example('$0 token rotate', 'when the token may have leaked')
       .demandCommand(1, 'name a token command: rotate'),
   );
 }

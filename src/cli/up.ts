@@ -23,7 +23,8 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           alias: 'd',
           describe: 'run in the background; return once the proxy serves',
         })
-        .example('$0 up --detach', 'start in the background, log to .shipit/daemon.log'),
+        .example('$0 up --detach', 'start in the background, log to .shipit/daemon.log')
+        .example('$0 up', 'run in this terminal until Ctrl-C'),
     async (a) => {
       const out = makeOut(!!a.json);
       const cfg = config(a);

@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { createHash } from 'crypto';
 import type * as Yaml from 'yaml';
-import { configError, usageError } from '../domain/errors';
+import { configError, usageError, type ShipitError } from '../domain/errors';
+import { suggest } from '../domain/suggest';
 import type { ServiceSpec } from '../domain/types';
 import { parseApiListen, parseHostPort } from './listen';
 import type { ServiceConfig, ShipitConfig } from './schema';
@@ -329,7 +330,6 @@ export function pickService(
   name?: string,
 ): ServiceSpec {
   const names = Object.keys(cfg.services);
-  const where = cfg.path ? ` in ${cfg.path}` : '';
   if (name === undefined || name === '') {
     if (names.length === 1) return cfg.services[names[0]];
     throw usageError(
@@ -338,38 +338,14 @@ export function pickService(
     );
   }
   if (Object.prototype.hasOwnProperty.call(cfg.services, name)) return cfg.services[name];
-  const guess = closest(name, names);
-  throw usageError(
-    `unknown service "${name}"${where} (services: ${names.join(', ')})${guess ? `; did you mean "${guess}"?` : ''}`,
-    guess ? `did you mean "${guess}"?` : `services are the keys under \`services:\` in shipit.yml`,
+  throw unknownService(name, names, cfg.path);
+}
+
+/** A SERVICE that is not in shipit.yml: exit 2, naming the services and the close misspelling. */
+export function unknownService(name: string, names: string[], file?: string): ShipitError {
+  const guess = suggest(name, names);
+  return usageError(
+    `unknown service "${name}"${file ? ` in ${file}` : ''} (services: ${names.join(', ') || 'none'})${guess ? `; did you mean "${guess}"?` : ''}`,
+    guess ? undefined : `services are the keys under \`services:\` in shipit.yml`,
   );
-}
-
-/** The name within a small edit distance of `input`, if any. */
-function closest(input: string, names: string[]): string | undefined {
-  const max = Math.max(1, Math.min(3, Math.floor(input.length / 3)));
-  let best: { name: string; d: number } | undefined;
-  for (const name of names) {
-    const d = editDistance(input.toLowerCase(), name);
-    if (d <= max && (!best || d < best.d)) best = { name, d };
-  }
-  return best?.name;
-}
-
-/** Edit distance counting an adjacent swap as one edit ("wbe" -> "web" is 1). */
-function editDistance(a: string, b: string): number {
-  let before: number[] = [];
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        cur[j] = Math.min(cur[j], before[j - 2] + 1);
-      }
-    }
-    before = prev;
-    prev = cur;
-  }
-  return prev[b.length];
 }

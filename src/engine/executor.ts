@@ -66,11 +66,16 @@ export class Executor {
       let at = i;
       const announce = (k: number) => {
         at = k;
+        const s = plan.steps[k];
         emit({
           release: plan.release,
           type: 'step',
-          message: `[${k + 1}/${total}] ${describeStep(plan.steps[k])}`,
-          data: { cause: plan.steps[k].cause, kind: plan.steps[k].kind },
+          message: `[${k + 1}/${total}] ${describeStep(s)}`,
+          data: {
+            cause: s.cause,
+            kind: s.kind,
+            ...(s.kind === 'set-weights' ? { weights: s.weights } : {}),
+          },
         });
       };
       try {
@@ -197,6 +202,16 @@ export class Executor {
         const spec = specOf(step.release);
         const containers = pick(await this.running(service, step.release), step.indices);
         if (containers.length === 0) throw failed(`r${step.release} has no running container`);
+        // Progress for a live display (`shipit deploy` on a terminal): 0/N, then each one up.
+        let healthy = 0;
+        const progress = () =>
+          emit({
+            release: step.release,
+            type: 'health',
+            message: `r${step.release}: ${healthy}/${containers.length} healthy`,
+            data: { healthy, total: containers.length },
+          });
+        progress();
         await waitHealthy(
           containers,
           spec.healthcheck,
@@ -205,6 +220,10 @@ export class Executor {
           d,
           planStarted,
           step.pollMs,
+          () => {
+            healthy++;
+            progress();
+          },
         );
         return;
       }

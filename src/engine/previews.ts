@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DeployEvent, ServiceSpec } from '../domain/types';
 import { conflict, notFound, usageError } from '../domain/errors';
+import { suggest } from '../domain/suggest';
 import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
@@ -96,6 +97,10 @@ export class PreviewManager {
     this.timer = null;
   }
 
+  private names(): string[] {
+    return this.d.previews.list().map((r) => r.name);
+  }
+
   list(): PreviewInfo[] {
     return this.d.previews.list().map(info);
   }
@@ -161,7 +166,13 @@ export class PreviewManager {
 
   async down(name: string, why = 'shipit preview down'): Promise<PreviewInfo> {
     const p = this.d.previews.get(name);
-    if (!p) throw notFound(`no preview "${name}"`, 'see: shipit preview ls');
+    if (!p) {
+      const guess = suggest(name, this.names());
+      throw notFound(
+        `no preview "${name}"${guess ? `; did you mean "${guess}"?` : ''}`,
+        'see: shipit preview ls',
+      );
+    }
     const unlock = await this.d.locks.acquireWithin(
       p.routeName,
       'removing the preview',

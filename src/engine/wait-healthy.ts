@@ -28,13 +28,16 @@ export async function waitHealthy(
   since = deps.clock.now(),
   /** Probe this often until healthy (default: STARTUP_POLL_MS, or the interval if shorter). */
   pollMs?: number,
+  /** Called as each container passes its threshold. */
+  onHealthy: (c: ContainerInfo) => void = () => {},
 ): Promise<void> {
   const deadline = since + timeoutMs;
   const poll = pollMs ?? Math.min(STARTUP_POLL_MS, hc.intervalMs);
   await Promise.all(
-    containers.map((c) =>
-      waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, poll, deps),
-    ),
+    containers.map(async (c) => {
+      await waitOne(c, hc, deadline, quick ? 1 : hc.healthyThreshold, timeoutMs, poll, deps);
+      onHealthy(c);
+    }),
   );
 }
 
