@@ -437,12 +437,13 @@ export class Daemon {
     this.engine.stop();
     this.unwatch();
     this.reaper?.stop();
-    this.observe.stop();
+    const observing = this.observe.stop();
     this.autoscaler.stop();
     this.previews.stop();
     this.healer.stop();
     this.retirer.stop();
     await this.https?.stop();
+    await observing;
     await this.logCollector?.stop().catch(() => {});
   }
 

@@ -97,12 +97,13 @@ export class Observability implements DeployObserver {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the rounds; resolves once a container-stats round in flight has ended. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.usage.stop();
     this.webhook.stop();
     this.subscribers.clear();
+    await this.usage.stop();
   }
 
   /** One round: read counters, evaluate alerts, feed subscribers. Public for tests. */

@@ -53,6 +53,40 @@ describe('UsageSampler', () => {
     rt = new FakeRuntime().addImage('web:1');
   });
 
+  it('stop() waits for a round in flight, which reads nothing more (the store may be closing)', async () => {
+    for (let i = 0; i < 12; i++) rt.setUsage((await rt.start(spec('web', 1, i))).id, usage(0, 0));
+    let calls = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const usageOf = rt.usage.bind(rt);
+    rt.usage = async (id: string) => {
+      calls++;
+      await gate;
+      return usageOf(id);
+    };
+    let closed = false;
+    const cpuLimit = () => {
+      if (closed) throw new Error('The database connection is not open');
+      return 1;
+    };
+    const { s } = sampler(rt, { cpuLimit });
+    const round = s.sampleNow();
+    await new Promise((r) => setImmediate(r));
+    const inFlight = calls;
+    expect(inFlight).toBeGreaterThan(0);
+    expect(inFlight).toBeLessThan(12);
+    let stopped = false;
+    const stopping = s.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    closed = true;
+    release();
+    await stopping;
+    await round;
+    expect(calls).toBe(inFlight);
+    expect(s.current()).toEqual([]);
+  });
+
   it('reports memory from the first round, CPU only from the second', async () => {
     const a = await rt.start(spec('web', 1));
     const b = await rt.start(spec('web', 1, 1));

@@ -35,19 +35,25 @@ export class UsageSampler {
   private previous = new Map<string, ContainerUsage>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  /** Set by stop(): a round in flight ends at its next step (the store may be closing). */
+  private stopped = false;
 
   constructor(private readonly d: UsageSamplerDeps) {}
 
   start(): void {
     if (this.timer) return;
+    this.stopped = false;
     void this.sampleNow();
     this.timer = setInterval(() => void this.sampleNow(), this.d.intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops sampling; resolves once a round in flight has ended (it reads no more after this). */
+  stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.stopped = true;
+    return this.running ?? Promise.resolve();
   }
 
   /** The latest sample of each running container. */
@@ -75,7 +81,7 @@ export class UsageSampler {
     const seen = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < containers.length) {
+      while (next < containers.length && !this.stopped) {
         const c = containers[next++];
         let u: ContainerUsage | null;
         try {
@@ -84,7 +90,7 @@ export class UsageSampler {
           this.d.log.debug({ container: c.name, err: (e as Error).message }, 'stats failed');
           continue;
         }
-        if (!u) continue;
+        if (!u || this.stopped) continue;
         seen.add(c.id);
         const prev = this.previous.get(c.id);
         this.previous.set(c.id, u);
