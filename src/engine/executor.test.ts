@@ -128,6 +128,41 @@ describe('Executor', () => {
     expect(s.events.filter((e) => e.type === 'step-done')).toHaveLength(4);
   });
 
+  it('routes what the wait-healthy step just verified, without asking the engine again (the flip)', async () => {
+    const s = setup();
+    record(s.store, 1);
+    const lists: number[] = [];
+    const list = s.runtime.list.bind(s.runtime);
+    s.runtime.list = async (f) => {
+      lists.push(f.release ?? 0);
+      return list(f);
+    };
+    await s.executor.run(
+      plan([
+        { kind: 'start', release: 1, count: 2, cause: 'c-start' },
+        { kind: 'wait-healthy', release: 1, timeoutMs: 1000, cause: 'c-wait' },
+        { kind: 'set-weights', weights: { 1: 100 }, cause: 'flip' },
+        { kind: 'pause', release: 1, pauseMs: 10, cause: 'c-pause' },
+        { kind: 'set-weights', weights: { 1: 100 }, cause: 'again' },
+      ]),
+      () => spec(),
+      s.emit,
+    );
+    // wait-healthy lists once; the flip after it none; the set-weights after a pause lists again
+    expect(lists).toEqual([1, 1]);
+    expect(
+      s.router
+        .targets('web')
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(
+      s.runtime
+        .running({ release: 1 })
+        .map((c) => c.id)
+        .sort(),
+    );
+  });
+
   it('applies marks in a row in one transaction: a failure in the second undoes the first', async () => {
     const s = setup();
     record(s.store, 1, 'live');

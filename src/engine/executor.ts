@@ -55,6 +55,7 @@ export class Executor {
   async run(plan: Plan, specOf: SpecOf, emit: Emit): Promise<void> {
     const total = plan.steps.length;
     const started = this.deps.clock.now();
+    const verified: Verified = new Map();
     for (let i = 0; i < total; i++) {
       const step = plan.steps[i];
       const t0 = this.deps.clock.now();
@@ -90,7 +91,9 @@ export class Executor {
         } else {
           announce(i);
           this.deps.gates.check(plan.service);
-          await this.step(plan.service, step, specOf, emit, started);
+          // Only a set-weights right after the wait-healthy step routes what it verified.
+          if (step.kind !== 'set-weights') verified.clear();
+          await this.step(plan.service, step, specOf, emit, started, verified);
         }
       } catch (err) {
         const e = err instanceof Error ? err : new Error(String(err));
@@ -154,6 +157,7 @@ export class Executor {
     specOf: SpecOf,
     emit: Emit,
     planStarted: number,
+    verified?: Verified,
   ): Promise<void> {
     const d = this.deps;
     switch (step.kind) {
@@ -200,7 +204,8 @@ export class Executor {
       }
       case 'wait-healthy': {
         const spec = specOf(step.release);
-        const containers = pick(await this.running(service, step.release), step.indices);
+        const running = await this.running(service, step.release);
+        const containers = pick(running, step.indices);
         if (containers.length === 0) throw failed(`r${step.release} has no running container`);
         // Progress for a live display (`shipit deploy` on a terminal): 0/N, then each one up.
         let healthy = 0;
@@ -225,6 +230,7 @@ export class Executor {
             progress();
           },
         );
+        verified?.set(step.release, running);
         return;
       }
       case 'set-weights': {
@@ -233,7 +239,7 @@ export class Executor {
             number: Number(n),
             weight,
             spec: specOf(Number(n)),
-            containers: await this.running(service, Number(n)),
+            containers: take(verified, Number(n)) ?? (await this.running(service, Number(n))),
           })),
         );
         d.routes.publish(service, releases);
@@ -346,4 +352,17 @@ export class Executor {
     const all = await this.deps.runtime.list({ project: this.deps.project, service, release });
     return all.filter((c) => c.running && c.ip);
   }
+}
+
+/**
+ * A release's running containers as listed by the wait-healthy step that just passed: the
+ * set-weights step after it routes them without asking the engine again (the flip).
+ */
+type Verified = Map<number, ContainerInfo[]>;
+
+/** The verified list of a release, once: later steps list afresh. */
+function take(verified: Verified | undefined, release: number): ContainerInfo[] | undefined {
+  const list = verified?.get(release);
+  verified?.delete(release);
+  return list;
 }
