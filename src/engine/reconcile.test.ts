@@ -1,79 +1,18 @@
 import pino from 'pino';
-import type { ReleaseRecord, ReleaseStatus, ServiceSpec } from '../domain/types';
+import type { ReleaseRecord } from '../domain/types';
 import type { ProbeResult } from '../health/probe';
 import { systemClock } from '../ports/clock';
-import { ProxyRouter } from '../proxy/router';
-import { SqliteStore } from '../store/sqlite';
-import { FakeRuntime } from '../testing/fake-runtime';
+import { PROJECT, rec, world } from '../testing/engine-fixtures';
 import { reconcile } from './reconcile';
 import type { Retirer } from './retirer';
 import { Routes } from './routes';
 
-const PROJECT = 'app';
-
-function spec(name = 'web'): ServiceSpec {
-  return {
-    name,
-    image: 'app:1',
-    port: 3000,
-    hosts: [`${name}.test`],
-    replicas: 2,
-    env: {},
-    healthcheck: {
-      path: '/',
-      intervalMs: 1000,
-      timeoutMs: 100,
-      healthyThreshold: 1,
-      unhealthyThreshold: 1,
-    },
-    deploy: {
-      strategy: 'blue-green',
-      deployTimeoutMs: 1000,
-      drainTimeoutMs: 10,
-      keepPreviousMs: 60_000,
-    },
-  };
-}
-
-function rec(number: number, status: ReleaseStatus, service = 'web'): ReleaseRecord {
-  return {
-    service,
-    number,
-    image: 'app:1',
-    strategy: 'blue-green',
-    spec: spec(service),
-    status,
-    replicas: 2,
-    startedAt: number,
-    finishedAt: null,
-    result: status === 'live' || status === 'previous' ? 'succeeded' : null,
-    reason: null,
-    demotedAt: null,
-  };
-}
-
 async function setup(
   probe: (host: string) => Promise<ProbeResult> = async () => ({ ok: true, detail: 'ok' }),
 ) {
-  const runtime = new FakeRuntime({ images: ['app:1'] });
-  const store = SqliteStore.openMemory();
-  const router = new ProxyRouter();
-  const watched: string[] = [];
-  const routes = new Routes(router, {
-    watch: (ts) => watched.splice(0, watched.length, ...ts.map((t) => t.id)),
-  });
+  const { runtime, store, router, routes, watched, start } = world();
   const scheduled: ReleaseRecord[] = [];
   const retirer = { schedule: (r: ReleaseRecord) => scheduled.push(r) } as unknown as Retirer;
-  const start = (service: string, release: number, index: number) =>
-    runtime.start({
-      project: PROJECT,
-      service,
-      release,
-      index,
-      image: 'app:1',
-      port: 3000,
-      env: {},
-    });
   const run = () =>
     reconcile({
       project: PROJECT,

@@ -1,74 +1,11 @@
 import pino, { type Logger } from 'pino';
-import type { ReleaseRecord, ReleaseStatus, ServiceSpec } from '../domain/types';
-import { ProxyRouter } from '../proxy/router';
-import { SqliteStore } from '../store/sqlite';
-import { FakeRuntime } from '../testing/fake-runtime';
+import { PROJECT, rec, spec, world } from '../testing/engine-fixtures';
 import { ServiceLocks } from './locks';
 import { resync } from './resync';
-import { Routes } from './routes';
-
-const PROJECT = 'app';
-
-function spec(name = 'web'): ServiceSpec {
-  return {
-    name,
-    image: 'app:1',
-    port: 3000,
-    hosts: [`${name}.test`],
-    replicas: 2,
-    env: {},
-    healthcheck: {
-      path: '/',
-      intervalMs: 1000,
-      timeoutMs: 100,
-      healthyThreshold: 1,
-      unhealthyThreshold: 1,
-    },
-    deploy: {
-      strategy: 'blue-green',
-      deployTimeoutMs: 1000,
-      drainTimeoutMs: 10,
-      keepPreviousMs: 60_000,
-    },
-  };
-}
-
-function rec(number: number, status: ReleaseStatus, service = 'web', replicas = 2): ReleaseRecord {
-  return {
-    service,
-    number,
-    image: 'app:1',
-    strategy: 'blue-green',
-    spec: spec(service),
-    status,
-    replicas,
-    startedAt: number,
-    finishedAt: null,
-    result: status === 'live' || status === 'previous' ? 'succeeded' : null,
-    reason: null,
-    demotedAt: null,
-  };
-}
 
 function setup(log: Logger = pino({ level: 'silent' })) {
-  const runtime = new FakeRuntime({ images: ['app:1'] });
-  const store = SqliteStore.openMemory();
-  const router = new ProxyRouter();
+  const { runtime, store, router, routes, watched, start } = world();
   const locks = new ServiceLocks();
-  const watched: string[] = [];
-  const routes = new Routes(router, {
-    watch: (ts) => watched.splice(0, watched.length, ...ts.map((t) => t.id)),
-  });
-  const start = (service: string, release: number, index: number) =>
-    runtime.start({
-      project: PROJECT,
-      service,
-      release,
-      index,
-      image: 'app:1',
-      port: 3000,
-      env: {},
-    });
   /** What the daemon had routed before the engine went away. */
   const route = (service: string, releases: { number: number; weight: number }[]) =>
     routes.publish(
