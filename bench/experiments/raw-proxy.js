@@ -42,7 +42,11 @@ class Upstream {
       x.done();
     };
     this.socket.on('data', (d) => {
+      // One writev to the client for everything this chunk produced (head, body, end).
+      const client = this.exchange && this.exchange.socket;
+      if (client) client.cork();
       const r = this.parser.execute(d);
+      if (client) client.uncork();
       if (r instanceof Error) this.socket.destroy(r);
     });
     this.socket.on('error', () => {});
