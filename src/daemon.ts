@@ -7,7 +7,7 @@ import type { LoadedConfig } from './config';
 import { ShipitError, conflict, usageError } from './domain/errors';
 import { systemClock, type Clock } from './ports/clock';
 import type { ContainerRuntime } from './ports/runtime';
-import { DockerRuntime } from './docker/runtime';
+import { runtimeFor } from './docker/select-runtime';
 import { SqliteStore } from './store/sqlite';
 import { ProxyRouter } from './proxy/router';
 import { ProxyServer } from './proxy/server';
@@ -140,7 +140,7 @@ export class Daemon {
           acmeFirstRetryMs: opts.acmeFirstRetryMs,
         })
       : null;
-    const runtime = opts.runtime ?? new DockerRuntime();
+    const runtime = opts.runtime ?? runtimeFor(cfg.runtime, log);
     await runtime.ping();
     const store = SqliteStore.open(files.db);
     const token = ensureToken(files.token);

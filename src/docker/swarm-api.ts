@@ -1,0 +1,129 @@
+// The few Swarm API calls the adapter makes, as typed JSON over dockerode's
+// modem (dockerode's own wrappers type services and tasks loosely), with
+// Docker errors turned into ShipitErrors.
+
+import type Docker from 'dockerode';
+import { isShipitError, runtimeError, unreachable, type ShipitError } from '../domain/errors';
+
+type Query = Record<string, unknown>;
+
+interface DockerodeError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: unknown;
+}
+
+const STATUS = {
+  200: true,
+  201: true,
+  204: true,
+  304: true,
+  400: 'bad parameter',
+  404: 'not found',
+  409: 'conflict',
+  500: 'server error',
+  503: 'node is not part of a swarm',
+};
+
+export function statusOf(e: unknown): number | undefined {
+  return typeof e === 'object' && e !== null ? (e as DockerodeError).statusCode : undefined;
+}
+
+/** Docker's own message when it sent one, else the error's. */
+export function swarmMessage(e: unknown): string {
+  const err = e as DockerodeError;
+  const json = err?.json;
+  if (
+    json &&
+    typeof json === 'object' &&
+    typeof (json as { message?: unknown }).message === 'string'
+  )
+    return (json as { message: string }).message;
+  if (Buffer.isBuffer(json) && json.length) return json.toString('utf8').trim();
+  if (typeof json === 'string' && json) return json.trim();
+  return err instanceof Error ? err.message : String(e);
+}
+
+export class SwarmApi {
+  constructor(
+    private readonly docker: Docker,
+    private readonly socketPath: string,
+  ) {}
+
+  private dial<T>(
+    method: string,
+    path: string,
+    query: Query = {},
+    body?: unknown,
+    isStream = false,
+  ): Promise<T> {
+    const q: Query = {};
+    for (const [k, v] of Object.entries(query)) q[k] = v;
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `${path}?`,
+          method,
+          isStream,
+          statusCodes: STATUS,
+          options: { _query: q, ...(body === undefined ? {} : { _body: body }) },
+        },
+        (err, data) => (err ? reject(err) : resolve(data as T)),
+      );
+    });
+  }
+
+  async get<T>(path: string, query: Query = {}): Promise<T> {
+    try {
+      return await this.dial<T>('GET', path, query);
+    } catch (e) {
+      throw this.translate(e);
+    }
+  }
+
+  /** GET that answers null for 404. */
+  async find<T>(path: string): Promise<T | null> {
+    try {
+      return await this.dial<T>('GET', path);
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw this.translate(e);
+    }
+  }
+
+  /** POST with a JSON body; errors are left as dockerode's, for the caller to tell apart. */
+  post<T = unknown>(path: string, body: unknown, query: Query = {}): Promise<T> {
+    return this.dial<T>('POST', path, query, body);
+  }
+
+  del(path: string): Promise<unknown> {
+    return this.dial('DELETE', path);
+  }
+
+  stream(path: string, query: Query): Promise<NodeJS.ReadableStream> {
+    return this.dial<NodeJS.ReadableStream>('GET', path, query, undefined, true);
+  }
+
+  events(filters: string): Promise<NodeJS.ReadableStream> {
+    return this.docker.getEvents({ filters }) as Promise<NodeJS.ReadableStream>;
+  }
+
+  /** Maps a dockerode / socket error to a ShipitError. */
+  translate(e: unknown): ShipitError {
+    if (isShipitError(e)) return e;
+    const code = (e as DockerodeError)?.code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      return unreachable(
+        `Docker engine not reachable at ${this.socketPath}`,
+        'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
+      );
+    }
+    if (code === 'EACCES') {
+      return unreachable(
+        `permission denied on the Docker socket ${this.socketPath}`,
+        'run as root or add your user to the docker group',
+      );
+    }
+    return runtimeError(swarmMessage(e));
+  }
+}

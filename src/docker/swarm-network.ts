@@ -1,0 +1,116 @@
+// The project's overlay network and the host's way to the tasks on this node
+// (docker_gwbridge), for SwarmRuntime.
+
+import { configError, runtimeError } from '../domain/errors';
+import { LABEL, networkName } from './runtime';
+import { statusOf, swarmMessage, type SwarmApi } from './swarm-api';
+
+const GWBRIDGE = 'docker_gwbridge';
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class SwarmNetworks {
+  private readonly knownNetworks = new Set<string>();
+  private readonly ensuring = new Map<string, Promise<void>>();
+  private gw: string | null = null;
+  /** Container id -> its address on docker_gwbridge (fixed for the container's life). */
+  private readonly bridgeIps = new Map<string, string>();
+
+  constructor(private readonly api: SwarmApi) {}
+
+  known(project: string): boolean {
+    return this.knownNetworks.has(project);
+  }
+
+  async ensure(project: string): Promise<void> {
+    const inflight = this.ensuring.get(project);
+    if (inflight) return inflight;
+    const p = this.doEnsure(project).finally(() => this.ensuring.delete(project));
+    this.ensuring.set(project, p);
+    return p;
+  }
+
+  private async doEnsure(project: string): Promise<void> {
+    const name = networkName(project);
+    const found = await this.api.find<{ Scope?: string; Driver?: string }>(`/networks/${name}`);
+    if (found && found.Scope !== 'swarm') {
+      throw configError(
+        `network ${name} exists as a ${found.Driver ?? '?'} network of one engine (left by runtime: docker?); runtime: swarm needs an overlay network of that name`,
+        `remove it once no container uses it: shipit down --remove with runtime: docker, or docker network rm ${name}`,
+      );
+    }
+    if (!found) await this.create(project);
+    this.knownNetworks.add(project);
+  }
+
+  async create(project: string): Promise<void> {
+    try {
+      await this.api.post('/networks/create', {
+        Name: networkName(project),
+        Driver: 'overlay',
+        // Attachable: a shipit running in a container (or a one-off debug container) can join it.
+        Attachable: true,
+        CheckDuplicate: true,
+        Labels: { [LABEL.managed]: 'true', [LABEL.project]: project },
+      });
+    } catch (e) {
+      if (statusOf(e) !== 409) throw this.api.translate(e);
+    }
+  }
+
+  async remove(project: string): Promise<void> {
+    this.knownNetworks.delete(project);
+    // Removed services' tasks leave the network a moment after the service is gone.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.api.del(`/networks/${networkName(project)}`);
+        // This engine keeps its copy a moment after the manager removed it: a
+        // create meanwhile would be refused ("already exists").
+        while (Date.now() < deadline && (await this.api.find(`/networks/${networkName(project)}`)))
+          await sleep(250);
+        return;
+      } catch (e) {
+        if (statusOf(e) === 404 || /not found/i.test(swarmMessage(e))) return;
+        if (!/active endpoints|in use/i.test(swarmMessage(e)) || Date.now() > deadline)
+          throw this.api.translate(e);
+      }
+      await sleep(250);
+    }
+  }
+
+  /**
+   * The host side of docker_gwbridge: every task container has its default route
+   * there, so linked names point at shipit's listeners on it (tasks on this node).
+   */
+  async gateway(project: string): Promise<string> {
+    await this.ensure(project);
+    if (this.gw) return this.gw;
+    const net = await this.api.get<{ IPAM?: { Config?: { Gateway?: string }[] } }>(
+      `/networks/${GWBRIDGE}`,
+    );
+    const gw = net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+    if (!gw) throw runtimeError(`network ${GWBRIDGE} has no gateway address`);
+    this.gw = gw;
+    return gw;
+  }
+
+  /**
+   * Where shipit, on this node's host, reaches a local task: its address on
+   * docker_gwbridge. The overlay's addresses live in a namespace the host has
+   * no route into (measured: they are not reachable from the host). Tasks on
+   * other nodes are given by their overlay address (reachable from inside the
+   * overlay, or with a route into it: see docs/swarm.md).
+   */
+  async bridgeIp(containerId: string): Promise<string | null> {
+    const known = this.bridgeIps.get(containerId);
+    if (known) return known;
+    const net = await this.api.get<{ Containers?: Record<string, { IPv4Address?: string }> }>(
+      `/networks/${GWBRIDGE}`,
+    );
+    for (const [cid, c] of Object.entries(net.Containers ?? {})) {
+      if (c.IPv4Address) this.bridgeIps.set(cid, c.IPv4Address.split('/')[0]);
+    }
+    if (this.bridgeIps.size > 5000) this.bridgeIps.clear();
+    return this.bridgeIps.get(containerId) ?? null;
+  }
+}
