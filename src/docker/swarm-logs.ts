@@ -69,13 +69,16 @@ export function followServiceLogs(
     let ended = false;
     if (opts.follow) {
       timer = setInterval(() => {
-        void gone().then((g) => {
-          if (g && !ended) {
-            ended = true;
-            // Lines already sent come in before the close: a short grace, then end.
-            setTimeout(end, 500);
-          }
-        });
+        // A failed check (manager unreachable) is not an end: keep following.
+        void gone()
+          .catch(() => false)
+          .then((g) => {
+            if (g && !ended) {
+              ended = true;
+              // Lines already sent come in before the close: a short grace, then end.
+              setTimeout(end, 500);
+            }
+          });
       }, 1000);
     }
     const s = stream;

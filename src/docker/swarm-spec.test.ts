@@ -95,4 +95,78 @@ describe('swarm-spec', () => {
       'stopping',
     );
   });
+  it('sets a memory limit alone, omits empty limits, args and hosts, and keeps its own labels over extra ones', () => {
+    const s = serviceSpec(
+      {
+        ...spec,
+        memoryBytes: 64 * 1024 * 1024,
+        command: [],
+        links: ['api'],
+        labels: { team: 'x', 'io.shipit.project': 'spoofed' },
+      },
+      null, // no gateway known: no Hosts even with links
+    );
+    expect(s.TaskTemplate.Resources).toEqual({ Limits: { MemoryBytes: 67108864 } });
+    expect(s.TaskTemplate.ContainerSpec).not.toHaveProperty('Args');
+    expect(s.TaskTemplate.ContainerSpec).not.toHaveProperty('Hosts');
+    expect(s.Labels).toMatchObject({ team: 'x', 'io.shipit.project': 'p' });
+    expect(s.TaskTemplate.ContainerSpec.Labels).toEqual(s.Labels);
+
+    const bare = serviceSpec(spec, '172.18.0.1');
+    expect(bare.TaskTemplate).not.toHaveProperty('Resources');
+    expect(bare.TaskTemplate.ContainerSpec).not.toHaveProperty('Hosts');
+  });
+
+  it('has no overlay address without an attachment to the project network carrying one', () => {
+    expect(overlayAddress(task({ NetworksAttachments: undefined }), 'p')).toBeNull();
+    expect(overlayAddress(task({ NetworksAttachments: [{ Network: {} }] }), 'p')).toBeNull();
+    expect(
+      overlayAddress(
+        task({ NetworksAttachments: [{ Network: { Spec: { Name: 'p_shipit' } } }] }),
+        'p',
+      ),
+    ).toBeNull();
+    expect(
+      overlayAddress(
+        task({
+          NetworksAttachments: [
+            { Network: { Spec: { Name: 'ingress' } }, Addresses: ['10.0.0.2/24'] },
+            { Network: { Spec: { Name: 'p_shipit' } }, Addresses: [] },
+          ],
+        }),
+        'p',
+      ),
+    ).toBeNull();
+  });
+
+  it('a service without shipit labels reads as empty names and zero numbers', () => {
+    const bare = service();
+    bare.Spec = { ...bare.Spec, Labels: undefined };
+    expect(toContainerInfo(bare, task(), '10.0.0.9', true)).toMatchObject({
+      project: '',
+      service: '',
+      release: 0,
+      index: 0,
+      port: 0,
+      running: true,
+      ip: '10.0.0.9',
+    });
+    const junk = service();
+    junk.Spec = { ...junk.Spec, Labels: { 'io.shipit.release': 'abc' } };
+    expect(toContainerInfo(junk, task(), null, true).release).toBe(0);
+  });
+
+  it('a task still being set up is "created"; an exited one without a container status exits 0', () => {
+    expect(toContainerInfo(service(), task({ state: 'preparing' }), null, true)).toMatchObject({
+      state: 'created',
+      running: false,
+      exitCode: null,
+    });
+    const noStatus = task({ state: 'complete' });
+    noStatus.Status = { State: 'complete' };
+    expect(toContainerInfo(service(), noStatus, null, true)).toMatchObject({
+      state: 'exited',
+      exitCode: 0,
+    });
+  });
 });
