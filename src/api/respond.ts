@@ -32,15 +32,25 @@ export function readJson(req: http.IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
+    const collect = (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
-        reject(usageError(`request body larger than ${MAX_BODY} bytes`));
-        req.destroy();
+        // Answered (400) while the rest is read and dropped: a reset here would reach the
+        // CLI as "daemon unreachable" instead of this message.
+        req.off('data', collect);
+        req.resume();
+        chunks.length = 0;
+        reject(
+          usageError(
+            `request body larger than ${MAX_BODY} bytes`,
+            'fewer or shorter --env values, or a smaller request',
+          ),
+        );
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', collect);
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text.trim()) return resolve({});

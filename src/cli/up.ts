@@ -2,13 +2,16 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { failed } from '../domain/errors';
+import { ShipitError, failed, type ErrorCode } from '../domain/errors';
 import { readTokenFile } from '../api/auth';
 import { call } from './client';
 import { config, endpoint, type GlobalArgs } from './context';
 import { makeOut } from './render';
 import type { LoadedConfig } from '../config';
 import { isSuccessor, nextMessage, receiveListeners, tell } from '../handover';
+
+/** A daemon's exit code while starting, as the error `shipit up --detach` exits with. */
+const EXIT_KIND: Record<number, ErrorCode> = { 2: 'config', 3: 'unreachable', 4: 'conflict' };
 
 const READY_TIMEOUT_MS = 180_000;
 
@@ -66,12 +69,12 @@ export function register(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         while (Date.now() < deadline) {
           if (exited !== null) {
             const tail = fs.readFileSync(files.log, 'utf8').trim().split('\n').slice(-5).join('\n');
-            const err = failed(
+            // Its own exit code says why (2 config, 3 engine unreachable, 4 conflict): pass it on.
+            throw new ShipitError(
+              EXIT_KIND[exited] ?? 'failed',
               `the daemon exited (code ${exited}) while starting`,
               `last lines of ${files.log}:\n${tail}`,
             );
-            (err as { exit?: number }).exit = exited;
-            throw err;
           }
           try {
             ep.token = ep.token ?? fs.readFileSync(files.token, 'utf8').trim();
