@@ -115,6 +115,18 @@ describe('DockerRuntime (real engine)', () => {
     });
   });
 
+  it('tells whether the engine is a swarm manager, as docker info does; false when unreachable', async () => {
+    const manager = (await import('node:child_process')).execFileSync(
+      'docker',
+      ['info', '--format', '{{.Swarm.ControlAvailable}}'],
+      { encoding: 'utf8' },
+    );
+    expect(await runtime.isSwarmManager()).toBe(manager.trim() === 'true');
+    expect(await new DockerRuntime({ socketPath: '/nonexistent.sock' }).isSwarmManager()).toBe(
+      false,
+    );
+  });
+
   it('creates containers with env, labels, limits, restart policy no and the project network', async () => {
     const info = await runtime.start(
       spec({

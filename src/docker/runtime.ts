@@ -133,6 +133,16 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  /** Whether this engine is a swarm manager (false when it cannot tell). */
+  async isSwarmManager(): Promise<boolean> {
+    try {
+      const info = (await this.docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
+      return info.Swarm?.ControlAvailable === true;
+    } catch {
+      return false;
+    }
+  }
+
   async ensureNetwork(project: string): Promise<void> {
     const inflight = this.ensuring.get(project);
     if (inflight) return inflight;
