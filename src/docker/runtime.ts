@@ -315,7 +315,12 @@ export class DockerRuntime implements ContainerRuntime {
       throw this.translate(e);
     }
     // Inspect each one: the summary lacks the exit code and shows image ids for retagged images.
-    const infos = await Promise.all(summaries.map((s) => this.inspect(s.Id)));
+    // Not a container still being created or started: inspecting it waits for the engine's
+    // lock on it, which a start holds for up to seconds (a daemon restarted mid-deploy would
+    // not serve until then); the summary says all there is to know about it.
+    const infos = await Promise.all(
+      summaries.map((s) => (s.State === 'created' ? fromSummary(s) : this.inspect(s.Id))),
+    );
     return infos.filter((i): i is ContainerInfo => i !== null).sort(byPosition);
   }
 
@@ -564,6 +569,25 @@ function byPosition(a: ContainerInfo, b: ContainerInfo): number {
 function intLabel(labels: Record<string, string>, key: string): number {
   const n = Number.parseInt(labels[key] ?? '', 10);
   return Number.isFinite(n) ? n : 0;
+}
+
+/** A container that has not run yet, from the list's summary. */
+function fromSummary(c: Docker.ContainerInfo): ContainerInfo {
+  const labels = c.Labels ?? {};
+  return {
+    id: c.Id,
+    name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+    project: labels[LABEL.project] ?? '',
+    service: labels[LABEL.service] ?? '',
+    release: intLabel(labels, LABEL.release),
+    index: intLabel(labels, LABEL.index),
+    image: c.Image,
+    running: false,
+    state: c.State,
+    ip: null,
+    port: intLabel(labels, LABEL.port),
+    exitCode: null,
+  };
 }
 
 export function toContainerInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
