@@ -519,22 +519,35 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** Maps a dockerode / socket error to a ShipitError. */
   private translate(e: unknown): ShipitError {
-    if (isShipitError(e)) return e;
-    const code = (e as DockerodeError)?.code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      return unreachable(
-        `Docker engine not reachable at ${this.socketPath}`,
-        'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
-      );
-    }
-    if (code === 'EACCES') {
-      return unreachable(
-        `permission denied on the Docker socket ${this.socketPath}`,
-        'run as root or add your user to the docker group',
-      );
-    }
-    return runtimeError(dockerMessage(e));
+    return engineError(e, this.socketPath, dockerMessage);
   }
+}
+
+/**
+ * A dockerode / socket error as a ShipitError: the engine's socket missing, refusing or not
+ * permitted is `unreachable` (exit 3) with how to fix it; anything else a runtime error
+ * worded by `message`.
+ */
+export function engineError(
+  e: unknown,
+  socketPath: string,
+  message: (e: unknown) => string,
+): ShipitError {
+  if (isShipitError(e)) return e;
+  const code = (e as DockerodeError)?.code;
+  if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+    return unreachable(
+      `Docker engine not reachable at ${socketPath}`,
+      'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
+    );
+  }
+  if (code === 'EACCES') {
+    return unreachable(
+      `permission denied on the Docker socket ${socketPath}`,
+      'run as root or add your user to the docker group',
+    );
+  }
+  return runtimeError(message(e));
 }
 
 function isMissingNetwork(e: unknown): boolean {

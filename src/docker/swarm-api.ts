@@ -3,7 +3,8 @@
 // Docker errors turned into ShipitErrors.
 
 import type Docker from 'dockerode';
-import { isShipitError, runtimeError, unreachable, type ShipitError } from '../domain/errors';
+import type { ShipitError } from '../domain/errors';
+import { engineError } from './runtime';
 
 type Query = Record<string, unknown>;
 
@@ -110,20 +111,6 @@ export class SwarmApi {
 
   /** Maps a dockerode / socket error to a ShipitError. */
   translate(e: unknown): ShipitError {
-    if (isShipitError(e)) return e;
-    const code = (e as DockerodeError)?.code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      return unreachable(
-        `Docker engine not reachable at ${this.socketPath}`,
-        'start it: bash scripts/docker-bootstrap.sh (or systemctl start docker)',
-      );
-    }
-    if (code === 'EACCES') {
-      return unreachable(
-        `permission denied on the Docker socket ${this.socketPath}`,
-        'run as root or add your user to the docker group',
-      );
-    }
-    return runtimeError(swarmMessage(e));
+    return engineError(e, this.socketPath, swarmMessage);
   }
 }
