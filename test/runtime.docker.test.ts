@@ -1,52 +1,18 @@
 // DockerRuntime against the real engine: the shared contract, plus what only
 // a real engine can show (create options, log demultiplexing, TTY logs).
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DockerRuntime } from '../src/docker/runtime';
 import type { ContainerInfo } from '../src/domain/types';
 import type { ContainerSpec } from '../src/ports/runtime';
 import { runtimeContract } from '../src/testing/runtime-contract';
-
-const IMAGE = 'shipit-test-busybox:latest';
-const HTTPD = ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/'];
-
-function docker(...args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
+import { HTTPD, IMAGE, docker, ensureTestImage } from './support/busybox-image';
 
 function dockerQuiet(...args: string[]): void {
   try {
     docker(...args);
   } catch {
     // cleanup: best effort
-  }
-}
-
-/** Builds a FROM-scratch image holding only a static busybox, unless the tag exists. */
-function ensureTestImage(): void {
-  try {
-    docker('image', 'inspect', IMAGE);
-    return;
-  } catch {
-    // build it below
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'shipit-busybox-'));
-  try {
-    copyFileSync('/bin/busybox', join(dir, 'busybox'));
-    writeFileSync(
-      join(dir, 'Dockerfile'),
-      ['FROM scratch', 'COPY busybox /bin/busybox', `CMD ${JSON.stringify(HTTPD)}`, ''].join('\n'),
-    );
-    execFileSync('docker', ['build', '-q', '-t', IMAGE, dir], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,46 +1,12 @@
 // SwarmRuntime against a real single-node swarm: the shared contract, plus
 // what the service spec must hold and the errors only Swarm has.
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SwarmRuntime } from '../src/docker/swarm-runtime';
 import type { ContainerSpec } from '../src/ports/runtime';
 import { runtimeContract } from '../src/testing/runtime-contract';
+import { HTTPD, IMAGE, docker, ensureTestImage } from './support/busybox-image';
 import { purgeSwarmProject, swarmState, taskContainer, useSwarm } from './support/swarm';
-
-const IMAGE = 'shipit-test-busybox:latest';
-const HTTPD = ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/'];
-
-function docker(...args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** A FROM-scratch image holding only a static busybox (the one runtime.docker.test.ts builds). */
-function ensureTestImage(): void {
-  try {
-    docker('image', 'inspect', IMAGE);
-    return;
-  } catch {
-    // build it below
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'shipit-busybox-'));
-  try {
-    copyFileSync('/bin/busybox', join(dir, 'busybox'));
-    writeFileSync(
-      join(dir, 'Dockerfile'),
-      ['FROM scratch', 'COPY busybox /bin/busybox', `CMD ${JSON.stringify(HTTPD)}`, ''].join('\n'),
-    );
-    execFileSync('docker', ['build', '-q', '-t', IMAGE, dir], {
-      env: { ...process.env, DOCKER_BUILDKIT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const newProject = () => `sw-${randomBytes(4).toString('hex')}`;
 let release: () => void = () => undefined;
