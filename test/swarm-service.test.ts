@@ -1,0 +1,239 @@
+// shipit itself as a Swarm service (docker-stack.yml, issue 10): `docker stack deploy` runs
+// the daemon from the Dockerfile's image on a manager, with its state in a named volume; the
+// daemon deploys the app with runtime: swarm. Then its task is killed (SIGKILL, no clean
+// shutdown): Swarm starts a new task, which must adopt the running app services from their
+// labels (none replaced) and the release history from the state store (a rollback works).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, ROOT, freePort, type CliResult } from './support/harness';
+import { purgeSwarmProject, useSwarm } from './support/swarm';
+import { startLoadProcess } from '../scripts/lib/load.js';
+
+jest.setTimeout(240_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const p = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    p.on('error', (e) => (stderr += String(e)));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== null) return v;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${last})` : ''}`);
+}
+
+describe('docker-stack.yml: shipit as a Swarm service', () => {
+  const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  const stack = `shipit-sw-${id}`;
+  const project = `sws-${id}`;
+  const volume = `${stack}-state`;
+  const image = 'shipit-test:local';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipit-stack-'));
+  const config = path.join(dir, 'shipit.yml');
+  let proxyPort = 0;
+  let apiPort = 0;
+  let token = '';
+  let release: () => void = () => undefined;
+  let nodeId = '';
+
+  const docker = (...args: string[]) => run('docker', args);
+  const cli = (...args: string[]) =>
+    run(process.execPath, [BIN, ...args, '--config', config], {
+      SHIPIT_HOST: `http://127.0.0.1:${apiPort}`,
+      SHIPIT_TOKEN: token,
+      SHIPIT_CONFIG: '',
+    });
+  /** The running container of shipit's own task (this is a single-node swarm). */
+  const daemonContainer = async () =>
+    (
+      await docker(
+        'ps',
+        '-q',
+        '--filter',
+        `label=com.docker.swarm.service.name=${stack}_shipit`,
+        '--filter',
+        'status=running',
+      )
+    ).stdout.trim();
+  const appServices = async () =>
+    (await docker('service', 'ls', '-q', '--filter', `label=io.shipit.project=${project}`)).stdout
+      .split('\n')
+      .filter(Boolean)
+      .sort();
+
+  beforeAll(async () => {
+    release = useSwarm();
+    nodeId = (await docker('info', '-f', '{{.Swarm.NodeID}}')).stdout.trim();
+    expect((await docker('node', 'update', '--label-add', 'shipit.state=true', nodeId)).code).toBe(
+      0,
+    );
+    proxyPort = await freePort();
+    apiPort = await freePort();
+    fs.writeFileSync(
+      config,
+      `project: ${project}
+runtime: swarm
+proxy:
+  listen: 127.0.0.1:${proxyPort}
+api:
+  listen: 127.0.0.1:${apiPort}
+services:
+  web:
+    image: demo-web:v1
+    port: 8080
+    replicas: 2
+    healthcheck: { path: /healthz, interval: 250ms, timeout: 1s }
+    deploy: { strategy: blue-green, drainTimeout: 5s, keepPrevious: 10m }
+`,
+    );
+    // The image of the Dockerfile, built as test/compose.test.ts builds it (a cache hit when
+    // that ran first); pretest made the registry-free base image.
+    const built = await docker(
+      'build',
+      '-q',
+      '--build-arg',
+      'BASE=shipit-node-base:local',
+      '-t',
+      image,
+      '.',
+    );
+    if (built.code !== 0) console.log(built.stdout, built.stderr);
+    expect(built.code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await docker('stack', 'rm', stack);
+    // The daemon's task container goes a moment after its service; then its volume can go.
+    for (let i = 0; i < 60 && (await daemonContainer()); i++) await sleep(250);
+    purgeSwarmProject(project);
+    for (let i = 0; i < 40; i++) {
+      const r = await docker('volume', 'rm', volume);
+      if (r.code === 0 || /no such volume/i.test(r.stderr)) break;
+      await sleep(250);
+    }
+    if (nodeId) await docker('node', 'update', '--label-rm', 'shipit.state', nodeId);
+    release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('docker stack deploy: the daemon runs as a service on the manager and deploys v1', async () => {
+    const dep = await run(
+      'docker',
+      ['stack', 'deploy', '--resolve-image', 'never', '-c', 'docker-stack.yml', stack],
+      {
+        SHIPIT_PROJECT_DIR: dir,
+        SHIPIT_IMAGE: image,
+        SHIPIT_STATE_VOLUME: volume,
+      },
+    );
+    if (dep.code !== 0) console.log(dep.stdout, dep.stderr);
+    expect(dep.code).toBe(0);
+    const t0 = Date.now();
+    await until('the API answers', 90_000, async () =>
+      (await get(apiPort, '/healthz')).status === 200 ? true : null,
+    );
+    await until('v1 is served through the proxy', 90_000, async () => {
+      const r = await get(proxyPort, '/');
+      return r.status === 200 && r.body.includes('version=v1') ? true : null;
+    });
+    console.log(`daemon task up and v1 served ${Date.now() - t0} ms after docker stack deploy`);
+    const tok = await docker(
+      'exec',
+      await daemonContainer(),
+      'node',
+      '-p',
+      "fs.readFileSync('/var/lib/shipit/token', 'utf8').trim()",
+    );
+    expect(tok.code).toBe(0);
+    token = tok.stdout.trim();
+    expect(token).toMatch(/^[\w-]{32,}$/);
+    expect(await appServices()).toHaveLength(2);
+  });
+
+  it('its task killed: Swarm starts a new one, which adopts the running apps and the history', async () => {
+    const before = await appServices();
+    const old = await daemonContainer();
+    expect(old).not.toBe('');
+    const killedAt = Date.now();
+    expect((await docker('kill', old)).code).toBe(0);
+    // The proxy is down until the new task serves (one daemon at a time: stop-first).
+    await until('the new task serves v1', 90_000, async () => {
+      const r = await get(proxyPort, '/');
+      return r.status === 200 && r.body.includes('version=v1') ? true : null;
+    });
+    const gap = Date.now() - killedAt;
+    const now = await daemonContainer();
+    console.log(`daemon task killed: proxy served again after ${gap} ms (new task ${now})`);
+    expect(now).not.toBe('');
+    expect(now).not.toBe(old);
+    // Adopted, not replaced: the same app services, and the state store's history.
+    expect(await appServices()).toEqual(before);
+    const st = await cli('status');
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/r1\s+live/);
+
+    // The new task deploys and rolls back under load, with 0 failed requests.
+    const load = startLoadProcess({
+      port: proxyPort,
+      clients: 12,
+      slowClients: 3,
+      slowPath: '/slow?1',
+    });
+    await load.ready;
+    await sleep(300);
+    const deploy = await cli('deploy', '--image', 'demo-web:v2');
+    expect(deploy.stderr).toBe('');
+    expect(deploy.code).toBe(0);
+    expect(deploy.stdout).toMatch(/web r2 is live/);
+    await sleep(500);
+    const back = await cli('rollback', 'web');
+    expect(back.stderr).toBe('');
+    expect(back.code).toBe(0);
+    const backAt = Date.now();
+    await sleep(1000);
+    const stats = await load.stop();
+    console.log(
+      `after the reschedule: deploy ${deploy.ms} ms, rollback ${back.ms} ms; load: ${stats.ok} ok, ${stats.failed} failed (slow: ${stats.slowOk} ok, ${stats.slowFailed} failed)${stats.failures.length ? `\n  ${stats.failures.slice(0, 10).join('\n  ')}` : ''}`,
+    );
+    expect(stats.failed).toBe(0);
+    expect(stats.samples.some((s) => s.version === 'v2')).toBe(true);
+    const late = stats.samples.filter((s) => s.started > backAt);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late.every((s) => s.version === 'v1')).toBe(true);
+  });
+});
