@@ -42,13 +42,13 @@ function perRelease(label: string, s: LoadStats): Record<string, { ok: number; f
   return by;
 }
 
-function config(deploy: string, replicas = 2): string {
-  return `project: ${t.project}
+function config(deploy: string, replicas = 2, on = t, image = 'demo-web:v1'): string {
+  return `project: ${on.project}
 proxy:
-  listen: 127.0.0.1:${t.port}
+  listen: 127.0.0.1:${on.port}
 services:
   web:
-    image: demo-web:v1
+    image: ${image}
     port: 8080
     replicas: ${replicas}
     healthcheck: { path: /healthz, interval: 500ms, timeout: 1s }
@@ -68,10 +68,10 @@ interface Reply {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
-function get(headers: Record<string, string> = {}): Promise<Reply> {
+function get(headers: Record<string, string> = {}, on = t): Promise<Reply> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port: t.port, path: '/', headers, agent }, (res) => {
+      .get({ host: '127.0.0.1', port: on.port, path: '/', headers, agent }, (res) => {
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () =>
@@ -101,8 +101,8 @@ async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Prom
   return out;
 }
 
-async function liveRelease(): Promise<{ number: number; image: string }> {
-  const s = await t.status();
+async function liveRelease(on = t): Promise<{ number: number; image: string }> {
+  const s = await on.status();
   const live = s.services[0].releases.find((r) => r.status === 'live');
   if (!live) throw new Error('no live release');
   return live;
@@ -141,23 +141,40 @@ describe('rolling', () => {
   });
 });
 
-describe('canary', () => {
+// Stickiness is counted over thousands of requests: on the node app (thousands a second)
+// rather than the busybox one the other tests load (a shell per connection, ~150 a second,
+// which made this test take 40 s). The proxy's choice of release does not depend on the app.
+describe('canary stickiness', () => {
+  const u = new TestProject();
+  const IMAGE = 'node-web:v1';
+  beforeAll(async () => {
+    await u.init();
+    u.writeConfig(config('', 2, u, IMAGE));
+    await u.up();
+  });
+  afterAll(() => u.cleanup());
+
   it('dark launch at weight 0 reaches only acceptance users; at 5% 3–7% of 2,000 sticky users, who keep their release at 50%', async () => {
-    t.writeConfig(
-      config(`      canary:
+    u.writeConfig(
+      config(
+        `      canary:
         steps:
           - { weight: 0, pause: manual }
           - { weight: 5, pause: manual }
           - { weight: 50, pause: manual }
-        analysis: { interval: 1s, minRequests: 1000000, maxErrorRate: 0.05 }`),
+        analysis: { interval: 1s, minRequests: 1000000, maxErrorRate: 0.05 }`,
+        2,
+        u,
+        IMAGE,
+      ),
     );
-    const stable = await liveRelease();
-    const d = await t.cli([
+    const stable = await liveRelease(u);
+    const d = await u.cli([
       'deploy',
       '--strategy',
       'canary',
       '--image',
-      'demo-web:v1',
+      IMAGE,
       '--env',
       'CANARY=1',
     ]);
@@ -169,24 +186,24 @@ describe('canary', () => {
     const plain = await pool(
       Array.from({ length: 200 }, (_, i) => `dark-${i}`),
       10,
-      (k) => get({ cookie: `shipit-id=${k}` }),
+      (k) => get({ cookie: `shipit-id=${k}` }, u),
     );
     expect(plain.filter((x) => x.release === canary)).toEqual([]);
     const byHeader = await pool(Array.from({ length: 30 }), 10, () =>
-      get({ 'x-shipit-track': 'next' }),
+      get({ 'x-shipit-track': 'next' }, u),
     );
     const byCookie = await pool(Array.from({ length: 30 }), 10, () =>
-      get({ cookie: 'shipit-track=next' }),
+      get({ cookie: 'shipit-track=next' }, u),
     );
     expect([...byHeader, ...byCookie].every((x) => x.release === canary && x.status === 200)).toBe(
       true,
     );
 
     // 5%: the share of 2,000 distinct keys, each asked twice.
-    expect((await t.cli(['promote'])).code).toBe(0);
+    expect((await u.cli(['promote'])).code).toBe(0);
     const keys = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
-    const first = await pool(keys, 20, (k) => get({ cookie: `shipit-id=${k}` }));
-    const again = await pool(keys, 20, (k) => get({ cookie: `shipit-id=${k}` }));
+    const first = await pool(keys, 20, (k) => get({ cookie: `shipit-id=${k}` }, u));
+    const again = await pool(keys, 20, (k) => get({ cookie: `shipit-id=${k}` }, u));
     expect(first.every((x, i) => x.release === again[i].release)).toBe(true);
     const onCanary = keys.filter((_, i) => first[i].release === canary);
     console.log(
@@ -195,24 +212,26 @@ describe('canary', () => {
     expect(onCanary.length).toBeGreaterThanOrEqual(60);
     expect(onCanary.length).toBeLessThanOrEqual(140);
     // Acceptance users still reach the canary.
-    expect((await get({ 'x-shipit-track': 'next' })).release).toBe(canary);
+    expect((await get({ 'x-shipit-track': 'next' }, u)).release).toBe(canary);
 
     // 50%: nobody moves from the canary back to stable.
-    expect((await t.cli(['promote'])).code).toBe(0);
-    const at50 = await pool(onCanary, 20, (k) => get({ cookie: `shipit-id=${k}` }));
+    expect((await u.cli(['promote'])).code).toBe(0);
+    const at50 = await pool(onCanary, 20, (k) => get({ cookie: `shipit-id=${k}` }, u));
     expect(at50.every((x) => x.release === canary)).toBe(true);
-    const all50 = await pool(keys.slice(0, 1000), 20, (k) => get({ cookie: `shipit-id=${k}` }));
+    const all50 = await pool(keys.slice(0, 1000), 20, (k) => get({ cookie: `shipit-id=${k}` }, u));
     const share = all50.filter((x) => x.release === canary).length / 10;
     console.log(`canary at 50%: ${share.toFixed(1)}% of 1000 keys`);
     expect(share).toBeGreaterThan(44);
     expect(share).toBeLessThan(56);
 
-    const done = await t.cli(['promote']);
+    const done = await u.cli(['promote']);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/is live/);
-    expect((await liveRelease()).number).toBe(canary);
+    expect((await liveRelease(u)).number).toBe(canary);
   });
+});
 
+describe('canary', () => {
   it('automatic steps then a manual promote, under load: 0 failed requests', async () => {
     t.writeConfig(
       config(`      canary:
