@@ -1,12 +1,13 @@
 // runtime: swarm over three nodes on one machine: the main engine (manager)
-// and two extra dockerd in their own network namespaces (scripts/swarm-multinode.sh).
+// and two extra dockerd in their own network namespaces (scripts/swarm-multinode.sh),
+// with shipit itself as a Swarm service on the project's overlay network (docker-stack.yml).
 // A release spreads over the nodes and serves; one worker dies under load.
 // Slow (~2–3 min) and it changes the host (bridge, netns, routes): runs with
 // SHIPIT_SWARM_MULTINODE=1 only, on an engine that is not in swarm mode.
 import { execFileSync, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
-import { ROOT, TestProject } from './support/harness';
+import { ROOT, TestProject, freePort } from './support/harness';
 import { purgeSwarmProject, swarmState } from './support/swarm';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
@@ -94,10 +95,29 @@ function get(port: number): Promise<string> {
 }
 
 (ON ? describe : describe.skip)('runtime: swarm on three nodes (SHIPIT_SWARM_MULTINODE=1)', () => {
+  // shipit runs as docs/swarm.md says: a Swarm service from docker-stack.yml on the manager,
+  // attached to the project's overlay network, from where it reaches the tasks on every node
+  // at their overlay addresses (the host has no route into an overlay network).
   const t = new TestProject();
-  const relay = () => `${t.project}-relay`;
-  let subnet = '';
-  let relayIp = '';
+  const stack = `${t.project}-shipit`;
+  const network = `${t.project}_shipit`;
+  const volume = `${stack}-state`;
+  const image = 'shipit-test:local';
+  let apiPort = 0;
+  let token = '';
+  let nodeId = '';
+  const cli = (args: string[]) =>
+    t.cli(args, { SHIPIT_HOST: `http://127.0.0.1:${apiPort}`, SHIPIT_TOKEN: token });
+  const daemonContainer = () =>
+    quiet(
+      'docker',
+      'ps',
+      '-q',
+      '--filter',
+      `label=com.docker.swarm.service.name=${stack}_shipit`,
+      '--filter',
+      'status=running',
+    ).stdout.trim();
 
   beforeAll(async () => {
     if (swarmState() === 'active')
@@ -106,9 +126,10 @@ function get(port: number): Promise<string> {
       );
     sh('bash', SCRIPT, 'up', String(WORKERS), 'demo-web:v1', 'demo-web:v2');
     await t.init();
-    // The project's overlay network, made first so that the host can be given a way into it:
-    // shipit runs on the host, and the host has no route to overlay addresses (measured). A
-    // relay container on the network forwards (and masquerades) the host's traffic into it.
+    apiPort = await freePort();
+    nodeId = sh('docker', 'info', '--format', '{{.Swarm.NodeID}}');
+    sh('docker', 'node', 'update', '--label-add', 'shipit.state=true', nodeId);
+    sh('docker', 'build', '-q', '--build-arg', 'BASE=shipit-node-base:local', '-t', image, ROOT);
     sh(
       'docker',
       'network',
@@ -120,59 +141,14 @@ function get(port: number): Promise<string> {
       'io.shipit.managed=true',
       '--label',
       `io.shipit.project=${t.project}`,
-      `${t.project}_shipit`,
+      network,
     );
-    subnet = sh(
-      'docker',
-      'network',
-      'inspect',
-      `${t.project}_shipit`,
-      '--format',
-      '{{(index .IPAM.Config 0).Subnet}}',
-    );
-    sh(
-      'docker',
-      'run',
-      '-d',
-      '--name',
-      relay(),
-      '--label',
-      `io.shipit.test-relay=${t.project}`,
-      '--network',
-      `${t.project}_shipit`,
-      '--sysctl',
-      'net.ipv4.ip_forward=1',
-      'demo-web:v1',
-    );
-    const pid = sh('docker', 'inspect', relay(), '--format', '{{.State.Pid}}');
-    sh(
-      'nsenter',
-      '-t',
-      pid,
-      '-n',
-      'iptables',
-      '-t',
-      'nat',
-      '-A',
-      'POSTROUTING',
-      '-o',
-      'eth0',
-      '-j',
-      'MASQUERADE',
-    );
-    relayIp = sh(
-      'docker',
-      'network',
-      'inspect',
-      'docker_gwbridge',
-      '--format',
-      `{{range $k, $v := .Containers}}{{if eq $k "${sh('docker', 'inspect', relay(), '--format', '{{.Id}}')}"}}{{$v.IPv4Address}}{{end}}{{end}}`,
-    ).split('/')[0];
-    sh('ip', 'route', 'add', subnet, 'via', relayIp);
     t.writeConfig(`project: ${t.project}
 runtime: swarm
 proxy:
-  listen: 127.0.0.1:${t.port}
+  listen: 0.0.0.0:${t.port}
+api:
+  listen: 0.0.0.0:${apiPort}
 services:
   web:
     image: demo-web:v1
@@ -181,7 +157,59 @@ services:
     healthcheck: { path: /healthz, interval: 500ms, timeout: 1s, unhealthyThreshold: 2 }
     deploy: { strategy: blue-green, deployTimeout: 90s, drainTimeout: 5s }
 `);
-    await t.up();
+    execFileSync(
+      'docker',
+      [
+        'stack',
+        'deploy',
+        '--resolve-image',
+        'never',
+        '-c',
+        path.join(ROOT, 'docker-stack.yml'),
+        stack,
+      ],
+      {
+        env: {
+          ...process.env,
+          SHIPIT_PROJECT_DIR: t.dir,
+          SHIPIT_NETWORK: network,
+          SHIPIT_PROXY_PORT: String(t.port),
+          SHIPIT_API_PORT: String(apiPort),
+          SHIPIT_IMAGE: image,
+          SHIPIT_STATE_VOLUME: volume,
+        },
+        stdio: 'pipe',
+      },
+    );
+    // The daemon deploys v1 on start: ready once the six replicas serve.
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const c = daemonContainer();
+      if (c && !token) {
+        const r = quiet(
+          'docker',
+          'exec',
+          c,
+          'node',
+          '-p',
+          "fs.readFileSync('/var/lib/shipit/token','utf8').trim()",
+        );
+        if (r.status === 0) token = r.stdout.trim();
+      }
+      if (token) {
+        const s = await cli(['status', '--json']);
+        if (s.code === 0) {
+          const st = JSON.parse(s.stdout) as {
+            ready: boolean;
+            services: { targets: { healthy: boolean }[] }[];
+          };
+          if (st.ready && st.services[0]?.targets.filter((x) => x.healthy).length === 6) break;
+        }
+      }
+      if (Date.now() > deadline)
+        throw new Error('the daemon service did not serve 6 replicas within 180 s');
+      await sleep(1000);
+    }
     names = nodeNames();
   });
 
@@ -194,11 +222,13 @@ services:
 
   afterAll(async () => {
     try {
+      quiet('docker', 'stack', 'rm', stack);
+      for (let i = 0; i < 60 && daemonContainer(); i++) await sleep(250);
       await t.cleanup();
     } finally {
       purgeSwarmProject(t.project);
-      quiet('docker', 'rm', '-f', relay());
-      if (subnet && relayIp) quiet('ip', 'route', 'del', subnet, 'via', relayIp);
+      for (let i = 0; i < 40 && quiet('docker', 'volume', 'rm', volume).status !== 0; i++)
+        await sleep(250);
       quiet('bash', SCRIPT, 'down', String(WORKERS));
       quiet('docker', 'swarm', 'leave', '--force');
     }
@@ -217,7 +247,7 @@ services:
     const deadline = Date.now() + 15_000;
     let logs = '';
     while (Date.now() < deadline) {
-      logs = (await t.cli(['logs', '-n', '500'])).stdout;
+      logs = (await cli(['logs', '-n', '500'])).stdout;
       if ([...hosts].every((h) => logs.includes(`host=${h} listening`))) break;
       await sleep(500);
     }

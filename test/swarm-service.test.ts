@@ -1,14 +1,17 @@
 // shipit itself as a Swarm service (docker-stack.yml, issue 10): `docker stack deploy` runs
-// the daemon from the Dockerfile's image on a manager, with its state in a named volume; the
-// daemon deploys the app with runtime: swarm. Then its task is killed (SIGKILL, no clean
-// shutdown): Swarm starts a new task, which must adopt the running app services from their
-// labels (none replaced) and the release history from the state store (a rollback works).
+// the daemon from the Dockerfile's image on a manager, attached to the project's overlay
+// network (so it routes to the tasks' overlay addresses) with its ports published on the
+// node and its state in a named volume; the daemon deploys the app with runtime: swarm.
+// Then its task is killed (SIGKILL, no clean shutdown): Swarm starts a new task, which must
+// adopt the running app services from their labels (none replaced) and the release history
+// from the state store (a rollback works).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, ROOT, freePort, type CliResult } from './support/harness';
+import { inSubnet } from '../src/docker/swarm-network';
 import { purgeSwarmProject, useSwarm } from './support/swarm';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
@@ -62,6 +65,8 @@ describe('docker-stack.yml: shipit as a Swarm service', () => {
   const stack = `shipit-sw-${id}`;
   const project = `sws-${id}`;
   const volume = `${stack}-state`;
+  const network = `${project}_shipit`;
+  let subnet = '';
   const image = 'shipit-test:local';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shipit-stack-'));
   const config = path.join(dir, 'shipit.yml');
@@ -109,9 +114,9 @@ describe('docker-stack.yml: shipit as a Swarm service', () => {
       `project: ${project}
 runtime: swarm
 proxy:
-  listen: 127.0.0.1:${proxyPort}
+  listen: 0.0.0.0:${proxyPort}
 api:
-  listen: 127.0.0.1:${apiPort}
+  listen: 0.0.0.0:${apiPort}
 services:
   web:
     image: demo-web:v1
@@ -134,6 +139,23 @@ services:
     );
     if (built.code !== 0) console.log(built.stdout, built.stderr);
     expect(built.code).toBe(0);
+    // The project's network, made before the daemon's service joins it (docs/swarm.md).
+    const net = await docker(
+      'network',
+      'create',
+      '-d',
+      'overlay',
+      '--attachable',
+      '--label',
+      'io.shipit.managed=true',
+      '--label',
+      `io.shipit.project=${project}`,
+      network,
+    );
+    expect(net.stderr).toBe('');
+    subnet = (
+      await docker('network', 'inspect', network, '-f', '{{(index .IPAM.Config 0).Subnet}}')
+    ).stdout.trim();
   });
 
   afterAll(async () => {
@@ -157,6 +179,9 @@ services:
       ['stack', 'deploy', '--resolve-image', 'never', '-c', 'docker-stack.yml', stack],
       {
         SHIPIT_PROJECT_DIR: dir,
+        SHIPIT_NETWORK: network,
+        SHIPIT_PROXY_PORT: String(proxyPort),
+        SHIPIT_API_PORT: String(apiPort),
         SHIPIT_IMAGE: image,
         SHIPIT_STATE_VOLUME: volume,
       },
@@ -183,6 +208,15 @@ services:
     token = tok.stdout.trim();
     expect(token).toMatch(/^[\w-]{32,}$/);
     expect(await appServices()).toHaveLength(2);
+    // On the overlay network, the daemon routes to the tasks' overlay addresses.
+    const st = await cli('status', '--json');
+    expect(st.code).toBe(0);
+    const targets = (
+      JSON.parse(st.stdout) as { services: { targets: { address: string }[] }[] }
+    ).services[0].targets.map((x) => x.address.split(':')[0]);
+    console.log(`targets ${targets.join(', ')}; overlay subnet ${subnet}`);
+    expect(targets).toHaveLength(2);
+    expect(targets.every((ip) => inSubnet(ip, subnet))).toBe(true);
   });
 
   it('its task killed: Swarm starts a new one, which adopts the running apps and the history', async () => {

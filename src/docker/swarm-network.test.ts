@@ -1,6 +1,6 @@
 import { ShipitError, runtimeError } from '../domain/errors';
 import type { SwarmApi } from './swarm-api';
-import { SwarmNetworks } from './swarm-network';
+import { SwarmNetworks, inSubnet } from './swarm-network';
 
 const httpErr = (statusCode: number, message: string) =>
   Object.assign(new Error(`HTTP ${statusCode}`), { statusCode, json: { message } });
@@ -194,5 +194,81 @@ describe('SwarmNetworks.gateway / bridgeIp', () => {
     await expect(n.bridgeIp('c1')).resolves.toBeNull();
     api.get.mockResolvedValue({ Containers: { c1: { IPv4Address: '10.0.0.1/16' } } });
     await expect(n.bridgeIp('c1')).resolves.toBe('10.0.0.1');
+  });
+});
+
+describe('SwarmNetworks.ownAddress: shipit on the overlay network itself', () => {
+  const nic = (address: string, family = 'IPv4', internal = false) =>
+    ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
+  const overlay = { Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.0.1.0/24' }] } };
+
+  it("finds this process's address in the network's subnet, asked once; links then point at it", async () => {
+    const api = fakeApi();
+    api.find.mockResolvedValue(overlay);
+    const n = new SwarmNetworks(api as unknown as SwarmApi, () => ({
+      lo: [nic('127.0.0.1', 'IPv4', true)],
+      eth1: [nic('172.18.0.3'), nic('fe80::1', 'IPv6')],
+      eth0: [nic('10.0.1.7')],
+    }));
+    await expect(n.ownAddress('p')).resolves.toBe('10.0.1.7');
+    await expect(n.ownAddress('p')).resolves.toBe('10.0.1.7');
+    expect(api.find).toHaveBeenCalledTimes(1);
+    expect(api.find).toHaveBeenCalledWith('/networks/p_shipit');
+    await expect(n.gateway('p')).resolves.toBe('10.0.1.7');
+    // docker_gwbridge is not asked.
+    expect(api.get).not.toHaveBeenCalled();
+  });
+
+  it('is null on the host (no interface in the subnet): links point at docker_gwbridge', async () => {
+    const api = fakeApi();
+    api.find.mockResolvedValue(overlay);
+    api.get.mockResolvedValue({ IPAM: { Config: [{ Gateway: '172.18.0.1' }] } });
+    const n = new SwarmNetworks(api as unknown as SwarmApi, () => ({
+      eth0: [nic('192.168.1.4')],
+      lo: [nic('10.0.1.7', 'IPv4', true)],
+      none: undefined,
+    }));
+    await expect(n.ownAddress('p')).resolves.toBeNull();
+    await expect(n.gateway('p')).resolves.toBe('172.18.0.1');
+    // A network without IPAM config has no subnet to be in.
+    api.find.mockResolvedValue({ Scope: 'swarm' });
+    await expect(
+      new SwarmNetworks(api as unknown as SwarmApi, () => ({})).ownAddress('q'),
+    ).resolves.toBeNull();
+    await expect(n.ownAddress('')).resolves.toBeNull();
+  });
+
+  it('asks again while the network does not exist, after a failed lookup, and after remove', async () => {
+    const api = fakeApi();
+    const n = new SwarmNetworks(api as unknown as SwarmApi, () => ({ eth0: [nic('10.0.1.7')] }));
+    await expect(n.ownAddress('p')).resolves.toBeNull();
+    api.find.mockRejectedValueOnce(new Error('engine down'));
+    await expect(n.ownAddress('p')).rejects.toThrow('engine down');
+    api.find.mockResolvedValue(overlay);
+    await expect(n.ownAddress('p')).resolves.toBe('10.0.1.7');
+    expect(api.find).toHaveBeenCalledTimes(3);
+    await n.remove('p');
+    api.find.mockResolvedValue({ Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.0.9.0/24' }] } });
+    await expect(n.ownAddress('p')).resolves.toBeNull();
+  });
+});
+
+describe('inSubnet', () => {
+  it.each([
+    ['10.0.1.7', '10.0.1.0/24', true],
+    ['10.0.2.7', '10.0.1.0/24', false],
+    ['10.0.1.255', '10.0.0.0/23', true],
+    ['10.0.2.0', '10.0.0.0/23', false],
+    ['192.168.5.5', '0.0.0.0/0', true],
+    ['10.0.1.7', '10.0.1.7/32', true],
+    ['10.0.1.8', '10.0.1.7/32', false],
+    ['10.0.1.7', '10.0.1.0', false],
+    ['10.0.1.7', '10.0.1.0/33', false],
+    ['10.0.1', '10.0.1.0/24', false],
+    ['10.0.1.256', '10.0.1.0/24', false],
+    ['fe80::1', '10.0.1.0/24', false],
+    ['10.0.1.7', 'x/24', false],
+  ])('%s in %s: %s', (ip, cidr, want) => {
+    expect(inSubnet(ip, cidr)).toBe(want);
   });
 });

@@ -1,6 +1,7 @@
 // The project's overlay network and the host's way to the tasks on this node
 // (docker_gwbridge), for SwarmRuntime.
 
+import os from 'node:os';
 import { configError, runtimeError } from '../domain/errors';
 import { LABEL, networkName } from './runtime';
 import { statusOf, swarmMessage, type SwarmApi } from './swarm-api';
@@ -14,8 +15,16 @@ export class SwarmNetworks {
   private gw: string | null = null;
   /** Container id -> its address on docker_gwbridge (fixed for the container's life). */
   private readonly bridgeIps = new Map<string, string>();
+  /** Project -> shipit's own address on its overlay network, or null when not on it. */
+  private readonly own = new Map<string, Promise<string | null | undefined>>();
 
-  constructor(private readonly api: SwarmApi) {}
+  constructor(
+    private readonly api: SwarmApi,
+    /** This process's network interfaces (os.networkInterfaces; replaced in unit tests). */
+    private readonly interfaces: () => NodeJS.Dict<
+      os.NetworkInterfaceInfo[]
+    > = os.networkInterfaces,
+  ) {}
 
   known(project: string): boolean {
     return this.knownNetworks.has(project);
@@ -59,6 +68,7 @@ export class SwarmNetworks {
 
   async remove(project: string): Promise<void> {
     this.knownNetworks.delete(project);
+    this.own.delete(project);
     // Removed services' tasks leave the network a moment after the service is gone.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -79,10 +89,52 @@ export class SwarmNetworks {
   }
 
   /**
-   * The host side of docker_gwbridge: every task container has its default route
-   * there, so linked names point at shipit's listeners on it (tasks on this node).
+   * shipit's own address on the project's overlay network, when this process runs
+   * attached to it (shipit as a Swarm service or container on that network, see
+   * docker-stack.overlay.yml); null otherwise. Then every task, on any node, is
+   * reached at its overlay address, and linked names point at this address.
+   * Found by matching this process's interfaces against the network's subnets;
+   * asked once per project (again after a failed lookup, or while the network
+   * does not exist yet).
+   */
+  ownAddress(project: string): Promise<string | null> {
+    let p = this.own.get(project);
+    if (!p) {
+      p = this.findOwnAddress(project);
+      this.own.set(project, p);
+      p.then(
+        (found) => found === undefined && this.own.delete(project),
+        () => this.own.delete(project),
+      );
+    }
+    return p.then((found) => found ?? null);
+  }
+
+  /** undefined: the network does not exist (yet). */
+  private async findOwnAddress(project: string): Promise<string | null | undefined> {
+    if (!project) return null;
+    const net = await this.api.find<{ IPAM?: { Config?: { Subnet?: string }[] } }>(
+      `/networks/${networkName(project)}`,
+    );
+    if (!net) return undefined;
+    const subnets = (net.IPAM?.Config ?? []).map((c) => c.Subnet).filter(Boolean) as string[];
+    for (const addrs of Object.values(this.interfaces())) {
+      for (const a of addrs ?? []) {
+        if (a.family === 'IPv4' && !a.internal && subnets.some((s) => inSubnet(a.address, s)))
+          return a.address;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Where linked names point: shipit's own overlay address when it runs on the
+   * overlay network; otherwise the host side of docker_gwbridge (every task
+   * container has its default route there), so links work for tasks on this node.
    */
   async gateway(project: string): Promise<string> {
+    const own = await this.ownAddress(project);
+    if (own) return own;
     await this.ensure(project);
     if (this.gw) return this.gw;
     const net = await this.api.get<{ IPAM?: { Config?: { Gateway?: string }[] } }>(
@@ -113,4 +165,27 @@ export class SwarmNetworks {
     if (this.bridgeIps.size > 5000) this.bridgeIps.clear();
     return this.bridgeIps.get(containerId) ?? null;
   }
+}
+
+function ipv4(ip: string): number | null {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return null;
+  let n = 0;
+  for (const p of parts) {
+    const v = Number(p);
+    if (!/^\d{1,3}$/.test(p) || v > 255) return null;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/** Whether an IPv4 address lies in a CIDR subnet ("10.0.1.0/24"). */
+export function inSubnet(ip: string, cidr: string): boolean {
+  const [base, bitsText] = cidr.split('/');
+  const bits = Number(bitsText);
+  const a = ipv4(ip);
+  const b = ipv4(base);
+  if (a === null || b === null || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
+  const size = 2 ** (32 - bits);
+  return Math.floor(a / size) === Math.floor(b / size);
 }

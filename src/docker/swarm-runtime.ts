@@ -224,9 +224,12 @@ export class SwarmRuntime implements ContainerRuntime {
     const nodeUp = !remote || !(await this.nodesDown()).has(task.NodeID as string);
     let address: string | null = null;
     if (task && task.Status.State === 'running') {
-      address = r.localContainer
-        ? await this.networks.bridgeIp(r.localContainer)
-        : overlayAddress(task, project);
+      // On the overlay network itself, shipit reaches every task there; from the host, the
+      // tasks on this node at their docker_gwbridge address (see SwarmNetworks).
+      address =
+        r.localContainer && !(await this.networks.ownAddress(project))
+          ? await this.networks.bridgeIp(r.localContainer)
+          : overlayAddress(task, project);
     }
     return toContainerInfo(svc, task, address, nodeUp);
   }
