@@ -109,6 +109,16 @@ describe('reconcile', () => {
     expect(s.router.target(b.id)?.healthy).toBe(false);
   });
 
+  it('keeps them all routed when every adopted container fails its first probe (the monitor decides)', async () => {
+    const s = await setup(async () => ({ ok: false, detail: 'timeout' }));
+    s.store.insertRelease(rec(1, 'live'));
+    const a = await s.start('web', 1, 1);
+    const b = await s.start('web', 1, 2);
+    await s.run();
+    expect(s.router.target(a.id)?.healthy).toBe(true);
+    expect(s.router.target(b.id)?.healthy).toBe(true);
+  });
+
   it('does not route containers of the live release that are no longer running', async () => {
     const s = await setup();
     s.store.insertRelease(rec(1, 'live'));

@@ -172,7 +172,19 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
       }
     }
     d.routes.publish(service, routed);
-    for (const id of unhealthy) d.router.setHealth(id, false);
+    // When every container failed its one probe, the probe is the likelier fault (an app
+    // whose accept queue overflowed under load, during a daemon upgrade): they stay
+    // routed, and the health monitor decides by its thresholds, as for any routed
+    // container. Taking them all out would answer 503 to every request meanwhile.
+    const total = routed.reduce((n, r) => n + r.containers.length, 0);
+    if (unhealthy.length > 0 && unhealthy.length === total) {
+      d.log.warn(
+        { service, containers: total },
+        'no adopted container passed its first health check: all stay routed until the health monitor decides',
+      );
+    } else {
+      for (const id of unhealthy) d.router.setHealth(id, false);
+    }
   }
   d.routed?.();
 
