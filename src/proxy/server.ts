@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createProxyServer } from 'http-proxy-3';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
@@ -83,6 +83,17 @@ const RETRYABLE = new Set([
 const CTX = Symbol('shipit');
 /** A pool that took no request for this long is closed (a new one opens on the next request). */
 const POOL_IDLE_MS = 60_000;
+/**
+ * undici's Pool, loaded on first use: only the opt-in undici data path needs it, and
+ * loading it costs ~90–130 ms of every daemon start (a restarted daemon serves sooner).
+ */
+let PoolClass: typeof Pool | null = null;
+function undiciPool(): typeof Pool {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  PoolClass ??= (require('undici') as typeof import('undici')).Pool;
+  return PoolClass;
+}
+
 /** Connection-level headers, not passed on by the undici data path (node and undici set their own). */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -620,7 +631,7 @@ export class ProxyServer {
   ): void {
     let pool = this.pools.get(target.url);
     if (!pool) {
-      pool = new Pool(target.url, { pipelining: 1, keepAliveTimeout: 4000 });
+      pool = new (undiciPool())(target.url, { pipelining: 1, keepAliveTimeout: 4000 });
       this.pools.set(target.url, pool);
       this.poolSweep ??= setInterval(() => this.sweepPools(POOL_IDLE_MS), POOL_IDLE_MS).unref();
     }
