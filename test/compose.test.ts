@@ -5,77 +5,17 @@
 // the variables the compose file reads: the base image (no registry here: scripts/base-image.sh
 // makes one from this machine's node), the image tag, and the project folder, whose shipit.yml
 // is examples/compose/shipit.yml with its own project name and free ports.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
-import { BIN, ROOT, freePort, type CliResult } from './support/harness';
+import { BIN, ROOT, freePort } from './support/harness';
+import { get, run, until } from './support/process';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
 jest.setTimeout(240_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  cwd = ROOT,
-): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('error', (e) => (stderr += String(e)));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 }));
-  });
-}
-
-function get(
-  port: number,
-  urlPath: string,
-  token?: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      {
-        host: '127.0.0.1',
-        port,
-        path: urlPath,
-        agent: false,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== null) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${last})` : ''}`);
-}
 
 describe('docker-compose.yml: shipit in a container', () => {
   const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;

@@ -8,7 +8,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { ROOT, TestProject, freePort } from './support/harness';
-import { purgeSwarmProject, swarmState } from './support/swarm';
+import {
+  createProjectNetwork,
+  purgeSwarmProject,
+  stackDaemonContainer,
+  swarmState,
+} from './support/swarm';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
 const ON = process.env.SHIPIT_SWARM_MULTINODE === '1';
@@ -108,16 +113,7 @@ function get(port: number): Promise<string> {
   let nodeId = '';
   const cli = (args: string[]) =>
     t.cli(args, { SHIPIT_HOST: `http://127.0.0.1:${apiPort}`, SHIPIT_TOKEN: token });
-  const daemonContainer = () =>
-    quiet(
-      'docker',
-      'ps',
-      '-q',
-      '--filter',
-      `label=com.docker.swarm.service.name=${stack}_shipit`,
-      '--filter',
-      'status=running',
-    ).stdout.trim();
+  const daemonContainer = () => stackDaemonContainer(stack);
 
   beforeAll(async () => {
     if (swarmState() === 'active')
@@ -130,19 +126,7 @@ function get(port: number): Promise<string> {
     nodeId = sh('docker', 'info', '--format', '{{.Swarm.NodeID}}');
     sh('docker', 'node', 'update', '--label-add', 'shipit.state=true', nodeId);
     sh('docker', 'build', '-q', '--build-arg', 'BASE=shipit-node-base:local', '-t', image, ROOT);
-    sh(
-      'docker',
-      'network',
-      'create',
-      '-d',
-      'overlay',
-      '--attachable',
-      '--label',
-      'io.shipit.managed=true',
-      '--label',
-      `io.shipit.project=${t.project}`,
-      network,
-    );
+    createProjectNetwork(t.project);
     t.writeConfig(`project: ${t.project}
 runtime: swarm
 proxy:

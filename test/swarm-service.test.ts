@@ -5,60 +5,23 @@
 // Then its task is killed (SIGKILL, no clean shutdown): Swarm starts a new task, which must
 // adopt the running app services from their labels (none replaced) and the release history
 // from the state store (a rollback works).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, ROOT, freePort, type CliResult } from './support/harness';
+import { BIN, freePort } from './support/harness';
+import { get, run, until } from './support/process';
 import { inSubnet } from '../src/docker/swarm-network';
-import { purgeSwarmProject, useSwarm } from './support/swarm';
+import {
+  createProjectNetwork,
+  purgeSwarmProject,
+  stackDaemonContainer,
+  useSwarm,
+} from './support/swarm';
 import { startLoadProcess } from '../scripts/lib/load.js';
 
 jest.setTimeout(240_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const p = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('error', (e) => (stderr += String(e)));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 }));
-  });
-}
-
-function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== null) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${ms} ms${last ? ` (last error: ${last})` : ''}`);
-}
 
 describe('docker-stack.yml: shipit as a Swarm service', () => {
   const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
@@ -83,18 +46,7 @@ describe('docker-stack.yml: shipit as a Swarm service', () => {
       SHIPIT_TOKEN: token,
       SHIPIT_CONFIG: '',
     });
-  /** The running container of shipit's own task (this is a single-node swarm). */
-  const daemonContainer = async () =>
-    (
-      await docker(
-        'ps',
-        '-q',
-        '--filter',
-        `label=com.docker.swarm.service.name=${stack}_shipit`,
-        '--filter',
-        'status=running',
-      )
-    ).stdout.trim();
+  const daemonContainer = async () => stackDaemonContainer(stack);
   const appServices = async () =>
     (await docker('service', 'ls', '-q', '--filter', `label=io.shipit.project=${project}`)).stdout
       .split('\n')
@@ -139,23 +91,7 @@ services:
     );
     if (built.code !== 0) console.log(built.stdout, built.stderr);
     expect(built.code).toBe(0);
-    // The project's network, made before the daemon's service joins it (docs/swarm.md).
-    const net = await docker(
-      'network',
-      'create',
-      '-d',
-      'overlay',
-      '--attachable',
-      '--label',
-      'io.shipit.managed=true',
-      '--label',
-      `io.shipit.project=${project}`,
-      network,
-    );
-    expect(net.stderr).toBe('');
-    subnet = (
-      await docker('network', 'inspect', network, '-f', '{{(index .IPAM.Config 0).Subnet}}')
-    ).stdout.trim();
+    subnet = createProjectNetwork(project);
   });
 
   afterAll(async () => {

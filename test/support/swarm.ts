@@ -79,3 +79,37 @@ export function taskContainer(serviceId: string): string {
   if (!id) throw new Error(`no running container for service ${serviceId}`);
   return id;
 }
+
+/**
+ * The project's overlay network, made as docs/swarm.md says before shipit's own service
+ * (docker-stack.yml) joins it; returns its subnet.
+ */
+export function createProjectNetwork(project: string): string {
+  const name = `${project}_shipit`;
+  const r = run(
+    'network',
+    'create',
+    '-d',
+    'overlay',
+    '--attachable',
+    '--label',
+    'io.shipit.managed=true',
+    '--label',
+    `io.shipit.project=${project}`,
+    name,
+  );
+  if (!r.ok) throw new Error(`docker network create ${name}: ${r.err}`);
+  return run('network', 'inspect', name, '-f', '{{(index .IPAM.Config 0).Subnet}}').out;
+}
+
+/** The running container of a stack's shipit service on this node ('' when there is none). */
+export function stackDaemonContainer(stack: string): string {
+  return run(
+    'ps',
+    '-q',
+    '--filter',
+    `label=com.docker.swarm.service.name=${stack}_shipit`,
+    '--filter',
+    'status=running',
+  ).out;
+}
