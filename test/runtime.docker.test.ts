@@ -176,6 +176,49 @@ describe('DockerRuntime (real engine)', () => {
     await runtime.remove(id);
   });
 
+  it('lists a container that was created but never started from the summary, without inspecting it', async () => {
+    // As a container is between create and start (inspect would wait for the engine's lock).
+    const id = docker(
+      'create',
+      '--name',
+      `${project}-pending-r4-1`,
+      '--network',
+      'none',
+      ...[
+        'managed=true',
+        `project=${project}`,
+        'service=pending',
+        'release=4',
+        'index=1',
+        'port=8080',
+      ].flatMap((l) => ['--label', `io.shipit.${l}`]),
+      IMAGE,
+      ...HTTPD,
+    ).trim();
+    const inspect = jest.spyOn(runtime, 'inspect');
+    try {
+      const [c] = await runtime.list({ project, service: 'pending' });
+      expect(c).toEqual({
+        id,
+        name: `${project}-pending-r4-1`,
+        project,
+        service: 'pending',
+        release: 4,
+        index: 1,
+        image: IMAGE,
+        running: false,
+        state: 'created',
+        ip: null,
+        port: 8080,
+        exitCode: null,
+      });
+      expect(inspect).not.toHaveBeenCalled();
+    } finally {
+      inspect.mockRestore();
+      await runtime.remove(id);
+    }
+  });
+
   it('reports the exit code of a crashed container', async () => {
     const info = await runtime.start(
       spec({ service: 'crash', command: ['/bin/busybox', 'sh', '-c', 'exit 3'] }),
