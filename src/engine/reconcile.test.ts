@@ -109,14 +109,30 @@ describe('reconcile', () => {
     expect(s.router.target(b.id)?.healthy).toBe(false);
   });
 
-  it('keeps them all routed when every adopted container fails its first probe (the monitor decides)', async () => {
-    const s = await setup(async () => ({ ok: false, detail: 'timeout' }));
+  it('keeps them all routed when every adopted container times out on its first probe (the monitor decides)', async () => {
+    const s = await setup(async () => ({ ok: false, detail: 'timed out', timedOut: true }));
     s.store.insertRelease(rec(1, 'live'));
     const a = await s.start('web', 1, 1);
     const b = await s.start('web', 1, 2);
     await s.run();
     expect(s.router.target(a.id)?.healthy).toBe(true);
     expect(s.router.target(b.id)?.healthy).toBe(true);
+  });
+
+  it('takes them all out when the failures are answers: a bad status or a refused connection', async () => {
+    let refusing = '';
+    const s = await setup(async (host) =>
+      host === refusing
+        ? { ok: false, detail: 'connect ECONNREFUSED' }
+        : { ok: false, detail: 'timed out', timedOut: true },
+    );
+    s.store.insertRelease(rec(1, 'live'));
+    const a = await s.start('web', 1, 1);
+    const b = await s.start('web', 1, 2);
+    refusing = b.ip!;
+    await s.run();
+    expect(s.router.target(a.id)?.healthy).toBe(false);
+    expect(s.router.target(b.id)?.healthy).toBe(false);
   });
 
   it('does not route containers of the live release that are no longer running', async () => {

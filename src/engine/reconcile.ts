@@ -4,7 +4,7 @@ import type { Clock } from '../ports/clock';
 import type { ContainerRuntime } from '../ports/runtime';
 import type { StateStore } from '../ports/store';
 import type { Router } from '../ports/router';
-import type { Probe } from '../health/probe';
+import type { Probe, ProbeResult } from '../health/probe';
 import type { Routes } from './routes';
 import type { Retirer } from './retirer';
 
@@ -140,6 +140,7 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
   for (const [service, lives] of byService) {
     const routed = [];
     const unhealthy: string[] = [];
+    let answered = false; // some container answered its probe (well or badly), or refused it
     for (const r of lives) {
       const mine = containers.filter(
         (c) => c.service === service && c.release === r.number && c.running && c.ip,
@@ -149,7 +150,8 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
         mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)),
       );
       mine.forEach((c, i) => {
-        if (!health[i]) unhealthy.push(c.id);
+        if (!health[i].ok) unhealthy.push(c.id);
+        if (!health[i].timedOut) answered = true;
       });
       routed.push({
         number: r.number,
@@ -172,15 +174,16 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
       }
     }
     d.routes.publish(service, routed);
-    // When every container failed its one probe, the probe is the likelier fault (an app
+    // When every container's one probe timed out, the probe is the likelier fault (an app
     // whose accept queue overflowed under load, during a daemon upgrade): they stay
     // routed, and the health monitor decides by its thresholds, as for any routed
-    // container. Taking them all out would answer 503 to every request meanwhile.
+    // container. Taking them all out would answer 503 to every request meanwhile. A bad
+    // answer or a refused connection is no such doubt: those are taken out.
     const total = routed.reduce((n, r) => n + r.containers.length, 0);
-    if (unhealthy.length > 0 && unhealthy.length === total) {
+    if (unhealthy.length > 0 && unhealthy.length === total && !answered) {
       d.log.warn(
         { service, containers: total },
-        'no adopted container passed its first health check: all stay routed until the health monitor decides',
+        'every adopted container timed out on its first health check: all stay routed until the health monitor decides',
       );
     } else {
       for (const id of unhealthy) d.router.setHealth(id, false);
@@ -220,12 +223,12 @@ async function firstProbe(
   d: ReconcileDeps,
   port: number,
   hc: HealthcheckSpec,
-): Promise<boolean> {
+): Promise<ProbeResult> {
   const r = await d.probe(c.ip as string, port, hc);
   if (!r.ok)
     d.log.warn(
       { container: c.name, detail: r.detail },
       'adopted container failed its first health check',
     );
-  return r.ok;
+  return r;
 }

@@ -80,13 +80,14 @@ describe('httpProbe', () => {
     const r = await httpProbe('127.0.0.1', deadPort, '/ok', 1000);
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(/^GET \/ok: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+    expect(r.timedOut).toBeUndefined();
   });
 
   it('times out when the server does not answer', async () => {
     const t0 = Date.now();
     const r = await httpProbe('127.0.0.1', port, '/hang', 200);
     const took = Date.now() - t0;
-    expect(r).toEqual({ ok: false, detail: 'GET /hang: timed out after 200ms' });
+    expect(r).toEqual({ ok: false, detail: 'GET /hang: timed out after 200ms', timedOut: true });
     expect(took).toBeGreaterThanOrEqual(150);
     expect(took).toBeLessThan(1500);
   });
@@ -111,7 +112,7 @@ describe('tcpProbe', () => {
     const spy = jest.spyOn(net, 'connect').mockImplementation(() => new net.Socket());
     try {
       const r = await tcpProbe('192.0.2.1', 81, 100);
-      expect(r).toEqual({ ok: false, detail: 'tcp 81: timed out after 100ms' });
+      expect(r).toEqual({ ok: false, detail: 'tcp 81: timed out after 100ms', timedOut: true });
     } finally {
       spy.mockRestore();
     }

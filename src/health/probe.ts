@@ -6,6 +6,8 @@ export interface ProbeResult {
   ok: boolean;
   /** What the check saw, for error messages: status and the start of the body, or the socket error. */
   detail: string;
+  /** No answer within the timeout (rather than a bad answer or a refused connection). */
+  timedOut?: boolean;
 }
 
 export type Probe = (host: string, port: number, hc: HealthcheckSpec) => Promise<ProbeResult>;
@@ -34,8 +36,14 @@ export function httpProbe(
       });
       res.on('error', (e) => resolve({ ok: false, detail: `GET ${path}: ${e.message}` }));
     });
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs}ms`)));
-    req.on('error', (e) => resolve({ ok: false, detail: `GET ${path}: ${e.message}` }));
+    let timedOut = false;
+    req.on('timeout', () => {
+      timedOut = true;
+      req.destroy(new Error(`timed out after ${timeoutMs}ms`));
+    });
+    req.on('error', (e) =>
+      resolve({ ok: false, detail: `GET ${path}: ${e.message}`, ...(timedOut && { timedOut }) }),
+    );
   });
 }
 
@@ -47,7 +55,7 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
       resolve(r);
     };
     s.setTimeout(timeoutMs, () =>
-      done({ ok: false, detail: `tcp ${port}: timed out after ${timeoutMs}ms` }),
+      done({ ok: false, detail: `tcp ${port}: timed out after ${timeoutMs}ms`, timedOut: true }),
     );
     s.once('connect', () => done({ ok: true, detail: `tcp ${port}: connected` }));
     s.once('error', (e) => done({ ok: false, detail: `tcp ${port}: ${e.message}` }));
