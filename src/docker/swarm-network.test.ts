@@ -200,7 +200,11 @@ describe('SwarmNetworks.gateway / bridgeIp', () => {
 describe('SwarmNetworks.ownAddress: shipit on the overlay network itself', () => {
   const nic = (address: string, family = 'IPv4', internal = false) =>
     ({ address, family, internal, netmask: '', mac: '', cidr: null }) as never;
-  const overlay = { Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.0.1.0/24' }] } };
+  const overlay = {
+    Scope: 'swarm',
+    IPAM: { Config: [{ Subnet: '10.0.1.0/24' }] },
+    Containers: { task1: { IPv4Address: '10.0.1.3/24' }, self: { IPv4Address: '10.0.1.7/24' } },
+  };
 
   it("finds this process's address in the network's subnet, asked once; links then point at it", async () => {
     const api = fakeApi();
@@ -251,6 +255,24 @@ describe('SwarmNetworks.ownAddress: shipit on the overlay network itself', () =>
     api.find.mockResolvedValue({ Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.0.9.0/24' }] } });
     await expect(n.ownAddress('p')).resolves.toBeNull();
   });
+
+  it('does not count an address that is in the subnet but not an endpoint of the network, nor a local network', async () => {
+    const api = fakeApi();
+    // A LAN address that happens to fall in the overlay's range: not on the network.
+    api.find.mockResolvedValue({
+      ...overlay,
+      Containers: { task1: { IPv4Address: '10.0.1.3/24' } },
+    });
+    const lan = () => ({ eth0: [nic('10.0.1.7')] });
+    await expect(
+      new SwarmNetworks(api as unknown as SwarmApi, lan).ownAddress('p'),
+    ).resolves.toBeNull();
+    // A bridge of that name left by runtime: docker, whose gateway is this host's address.
+    api.find.mockResolvedValue({ ...overlay, Scope: 'local' });
+    await expect(
+      new SwarmNetworks(api as unknown as SwarmApi, lan).ownAddress('p'),
+    ).resolves.toBeNull();
+  });
 });
 
 describe('inSubnet', () => {
@@ -268,6 +290,8 @@ describe('inSubnet', () => {
     ['10.0.1.256', '10.0.1.0/24', false],
     ['fe80::1', '10.0.1.0/24', false],
     ['10.0.1.7', 'x/24', false],
+    ['10.0.1.7', '10.0.1.0/', false],
+    ['10.0.1.7', '10.0.1.0/ 24', false],
   ])('%s in %s: %s', (ip, cidr, want) => {
     expect(inSubnet(ip, cidr)).toBe(want);
   });

@@ -91,21 +91,23 @@ export class SwarmNetworks {
   /**
    * shipit's own address on the project's overlay network, when this process runs
    * attached to it (shipit as a Swarm service or container on that network, see
-   * docker-stack.overlay.yml); null otherwise. Then every task, on any node, is
-   * reached at its overlay address, and linked names point at this address.
-   * Found by matching this process's interfaces against the network's subnets;
-   * asked once per project (again after a failed lookup, or while the network
-   * does not exist yet).
+   * docker-stack.yml); null otherwise. Then every task, on any node, is reached at
+   * its overlay address, and linked names point at this address. Found by matching
+   * this process's interfaces against the network's endpoints on this node (an
+   * address merely inside the subnet, e.g. a LAN address, does not count); asked
+   * once per project (again after a failed lookup, or while the network does not
+   * exist yet).
    */
   ownAddress(project: string): Promise<string | null> {
     let p = this.own.get(project);
     if (!p) {
-      p = this.findOwnAddress(project);
-      this.own.set(project, p);
-      p.then(
-        (found) => found === undefined && this.own.delete(project),
-        () => this.own.delete(project),
-      );
+      const asked = this.findOwnAddress(project);
+      p = asked;
+      this.own.set(project, asked);
+      const forget = () => {
+        if (this.own.get(project) === asked) this.own.delete(project);
+      };
+      asked.then((found) => found === undefined && forget(), forget);
     }
     return p.then((found) => found ?? null);
   }
@@ -113,14 +115,25 @@ export class SwarmNetworks {
   /** undefined: the network does not exist (yet). */
   private async findOwnAddress(project: string): Promise<string | null | undefined> {
     if (!project) return null;
-    const net = await this.api.find<{ IPAM?: { Config?: { Subnet?: string }[] } }>(
-      `/networks/${networkName(project)}`,
-    );
+    const net = await this.api.find<{
+      Scope?: string;
+      IPAM?: { Config?: { Subnet?: string }[] };
+      Containers?: Record<string, { IPv4Address?: string }>;
+    }>(`/networks/${networkName(project)}`);
     if (!net) return undefined;
+    if (net.Scope !== 'swarm') return null;
     const subnets = (net.IPAM?.Config ?? []).map((c) => c.Subnet).filter(Boolean) as string[];
+    const endpoints = new Set(
+      Object.values(net.Containers ?? {}).map((c) => (c.IPv4Address ?? '').split('/')[0]),
+    );
     for (const addrs of Object.values(this.interfaces())) {
       for (const a of addrs ?? []) {
-        if (a.family === 'IPv4' && !a.internal && subnets.some((s) => inSubnet(a.address, s)))
+        if (
+          a.family === 'IPv4' &&
+          !a.internal &&
+          endpoints.has(a.address) &&
+          subnets.some((s) => inSubnet(a.address, s))
+        )
           return a.address;
       }
     }
@@ -181,7 +194,8 @@ function ipv4(ip: string): number | null {
 
 /** Whether an IPv4 address lies in a CIDR subnet ("10.0.1.0/24"). */
 export function inSubnet(ip: string, cidr: string): boolean {
-  const [base, bitsText] = cidr.split('/');
+  const [base, bitsText = ''] = cidr.split('/');
+  if (!/^\d{1,2}$/.test(bitsText)) return false;
   const bits = Number(bitsText);
   const a = ipv4(ip);
   const b = ipv4(base);
