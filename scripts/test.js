@@ -81,5 +81,9 @@ const unit = jest('unit', ['--maxWorkers', String(Math.max(2, os.availableParall
 const e2e = jest('e2e', ['--runInBand']);
 const covered = coverage([unit.coverage, e2e.coverage]);
 const sum = (k) => unit.counts[k] + e2e.counts[k];
-console.log(`tests: ${sum('passed')} passed, ${sum('failed')} failed, ${sum('skipped')} skipped`);
+const crashed = [unit, e2e].filter((r) => !r.ok && r.counts.failed === 0).length;
+console.log(
+  `tests: ${sum('passed')} passed, ${sum('failed')} failed, ${sum('skipped')} skipped` +
+    (crashed ? `; ${crashed} jest run(s) FAILED without a failed test (see above)` : ''),
+);
 process.exit(unit.ok && e2e.ok && covered ? 0 : 1);

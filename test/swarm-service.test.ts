@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, freePort } from './support/harness';
+import { BIN, freePort, type CliResult } from './support/harness';
 import { get, run, until } from './support/process';
 import { inSubnet } from '../src/docker/swarm-network';
 import {
@@ -38,6 +38,8 @@ describe('docker-stack.yml: shipit as a Swarm service', () => {
   let token = '';
   let release: () => void = () => undefined;
   let nodeId = '';
+  /** The node had the label before: left as it was. */
+  let labelled = false;
 
   const docker = (...args: string[]) => run('docker', args);
   const cli = (...args: string[]) =>
@@ -56,6 +58,10 @@ describe('docker-stack.yml: shipit as a Swarm service', () => {
   beforeAll(async () => {
     release = useSwarm();
     nodeId = (await docker('info', '-f', '{{.Swarm.NodeID}}')).stdout.trim();
+    labelled =
+      (
+        await docker('node', 'inspect', nodeId, '-f', '{{index .Spec.Labels "shipit.state"}}')
+      ).stdout.trim() === 'true';
     expect((await docker('node', 'update', '--label-add', 'shipit.state=true', nodeId)).code).toBe(
       0,
     );
@@ -104,7 +110,7 @@ services:
       if (r.code === 0 || /no such volume/i.test(r.stderr)) break;
       await sleep(250);
     }
-    if (nodeId) await docker('node', 'update', '--label-rm', 'shipit.state', nodeId);
+    if (nodeId && !labelled) await docker('node', 'update', '--label-rm', 'shipit.state', nodeId);
     release();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -184,19 +190,29 @@ services:
       slowClients: 3,
       slowPath: '/slow?1',
     });
-    await load.ready;
-    await sleep(300);
-    const deploy = await cli('deploy', '--image', 'demo-web:v2');
+    let stopped: Awaited<ReturnType<typeof load.stop>> | null = null;
+    let deploy: CliResult;
+    let back: CliResult;
+    let backAt = 0;
+    try {
+      await load.ready;
+      await sleep(300);
+      deploy = await cli('deploy', '--image', 'demo-web:v2');
+      await sleep(500);
+      back = await cli('rollback', 'web');
+      backAt = Date.now();
+      await sleep(1000);
+      stopped = await load.stop();
+    } finally {
+      // A failed step must not leave the load process (and so this jest run) alive.
+      if (!stopped) await load.stop().catch(() => undefined);
+    }
+    const stats = stopped;
     expect(deploy.stderr).toBe('');
     expect(deploy.code).toBe(0);
     expect(deploy.stdout).toMatch(/web r2 is live/);
-    await sleep(500);
-    const back = await cli('rollback', 'web');
     expect(back.stderr).toBe('');
     expect(back.code).toBe(0);
-    const backAt = Date.now();
-    await sleep(1000);
-    const stats = await load.stop();
     console.log(
       `after the reschedule: deploy ${deploy.ms} ms, rollback ${back.ms} ms; load: ${stats.ok} ok, ${stats.failed} failed (slow: ${stats.slowOk} ok, ${stats.slowFailed} failed)${stats.failures.length ? `\n  ${stats.failures.slice(0, 10).join('\n  ')}` : ''}`,
     );
