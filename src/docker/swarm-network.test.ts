@@ -251,6 +251,8 @@ describe('SwarmNetworks.ownAddress: shipit on the overlay network itself', () =>
     api.find.mockResolvedValue(overlay);
     await expect(n.ownAddress('p')).resolves.toBe('10.0.1.7');
     expect(api.find).toHaveBeenCalledTimes(3);
+    // Gone from this engine at once (remove waits until it is).
+    api.find.mockResolvedValue(null);
     await n.remove('p');
     api.find.mockResolvedValue({ Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.0.9.0/24' }] } });
     await expect(n.ownAddress('p')).resolves.toBeNull();
