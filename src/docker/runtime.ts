@@ -66,12 +66,12 @@ function memoryInUse(m: Docker.ContainerStats['memory_stats'] | undefined): numb
   return inactive < m.usage ? m.usage - inactive : m.usage;
 }
 
-function statusOf(e: unknown): number | undefined {
+export function statusOf(e: unknown): number | undefined {
   return typeof e === 'object' && e !== null ? (e as DockerodeError).statusCode : undefined;
 }
 
 /** Docker's own message ("No such container: …") when it sent one, else the error's. */
-function dockerMessage(e: unknown): string {
+export function dockerMessage(e: unknown): string {
   const err = e as DockerodeError;
   const json = err?.json;
   if (
@@ -519,7 +519,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** Maps a dockerode / socket error to a ShipitError. */
   private translate(e: unknown): ShipitError {
-    return engineError(e, this.socketPath, dockerMessage);
+    return engineError(e, this.socketPath);
   }
 }
 
@@ -528,11 +528,7 @@ export class DockerRuntime implements ContainerRuntime {
  * permitted is `unreachable` (exit 3) with how to fix it; anything else a runtime error
  * worded by `message`.
  */
-export function engineError(
-  e: unknown,
-  socketPath: string,
-  message: (e: unknown) => string,
-): ShipitError {
+export function engineError(e: unknown, socketPath: string): ShipitError {
   if (isShipitError(e)) return e;
   const code = (e as DockerodeError)?.code;
   if (code === 'ENOENT' || code === 'ECONNREFUSED') {
@@ -547,7 +543,7 @@ export function engineError(
       'run as root or add your user to the docker group',
     );
   }
-  return runtimeError(message(e));
+  return runtimeError(dockerMessage(e));
 }
 
 function isMissingNetwork(e: unknown): boolean {

@@ -1,7 +1,8 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { ShipitError, runtimeError } from '../domain/errors';
-import { statusOf, swarmMessage, SwarmApi } from './swarm-api';
+import { dockerMessage, statusOf } from './runtime';
+import { SwarmApi } from './swarm-api';
 
 interface DialCall {
   path: string;
@@ -31,7 +32,7 @@ function fakeDocker(answer: (c: DialCall) => { err?: unknown; data?: unknown }) 
 const dockerErr = (statusCode?: number, json?: unknown, message = 'HTTP error', code?: string) =>
   Object.assign(new Error(message), { statusCode, json, code });
 
-describe('statusOf / swarmMessage', () => {
+describe('statusOf / dockerMessage (shared with the Docker adapter)', () => {
   it('reads the HTTP status of a dockerode error, and nothing from non-objects', () => {
     expect(statusOf(dockerErr(404))).toBe(404);
     expect(statusOf(new Error('x'))).toBeUndefined();
@@ -40,18 +41,18 @@ describe('statusOf / swarmMessage', () => {
   });
 
   it("prefers Docker's own message, from JSON, a Buffer or a string body, over the error's", () => {
-    expect(swarmMessage(dockerErr(409, { message: 'name conflicts' }))).toBe('name conflicts');
-    expect(swarmMessage(dockerErr(500, Buffer.from('  boom\n')))).toBe('boom');
-    expect(swarmMessage(dockerErr(500, ' plain text \n'))).toBe('plain text');
+    expect(dockerMessage(dockerErr(409, { message: 'name conflicts' }))).toBe('name conflicts');
+    expect(dockerMessage(dockerErr(500, Buffer.from('  boom\n')))).toBe('boom');
+    expect(dockerMessage(dockerErr(500, ' plain text \n'))).toBe('plain text');
   });
 
   it("falls back to the error's message when the body says nothing usable", () => {
-    expect(swarmMessage(dockerErr(500, { message: 42 }, 'fallback'))).toBe('fallback');
-    expect(swarmMessage(dockerErr(500, Buffer.alloc(0), 'empty buffer'))).toBe('empty buffer');
-    expect(swarmMessage(dockerErr(500, '', 'empty string'))).toBe('empty string');
-    expect(swarmMessage(dockerErr(500, undefined, 'no body'))).toBe('no body');
-    expect(swarmMessage('just a string')).toBe('just a string');
-    expect(swarmMessage(undefined)).toBe('undefined');
+    expect(dockerMessage(dockerErr(500, { message: 42 }, 'fallback'))).toBe('fallback');
+    expect(dockerMessage(dockerErr(500, Buffer.alloc(0), 'empty buffer'))).toBe('empty buffer');
+    expect(dockerMessage(dockerErr(500, '', 'empty string'))).toBe('empty string');
+    expect(dockerMessage(dockerErr(500, undefined, 'no body'))).toBe('no body');
+    expect(dockerMessage('just a string')).toBe('just a string');
+    expect(dockerMessage(undefined)).toBe('undefined');
   });
 });
 

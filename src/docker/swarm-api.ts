@@ -4,15 +4,9 @@
 
 import type Docker from 'dockerode';
 import type { ShipitError } from '../domain/errors';
-import { engineError } from './runtime';
+import { engineError, statusOf } from './runtime';
 
 type Query = Record<string, unknown>;
-
-interface DockerodeError extends Error {
-  statusCode?: number;
-  code?: string;
-  json?: unknown;
-}
 
 const STATUS = {
   200: true,
@@ -25,25 +19,6 @@ const STATUS = {
   500: 'server error',
   503: 'node is not part of a swarm',
 };
-
-export function statusOf(e: unknown): number | undefined {
-  return typeof e === 'object' && e !== null ? (e as DockerodeError).statusCode : undefined;
-}
-
-/** Docker's own message when it sent one, else the error's. */
-export function swarmMessage(e: unknown): string {
-  const err = e as DockerodeError;
-  const json = err?.json;
-  if (
-    json &&
-    typeof json === 'object' &&
-    typeof (json as { message?: unknown }).message === 'string'
-  )
-    return (json as { message: string }).message;
-  if (Buffer.isBuffer(json) && json.length) return json.toString('utf8').trim();
-  if (typeof json === 'string' && json) return json.trim();
-  return err instanceof Error ? err.message : String(e);
-}
 
 export class SwarmApi {
   constructor(
@@ -111,6 +86,6 @@ export class SwarmApi {
 
   /** Maps a dockerode / socket error to a ShipitError. */
   translate(e: unknown): ShipitError {
-    return engineError(e, this.socketPath, swarmMessage);
+    return engineError(e, this.socketPath);
   }
 }

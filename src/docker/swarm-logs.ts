@@ -5,7 +5,8 @@
 import { runtimeError } from '../domain/errors';
 import type { FollowLogsOptions, LogFollow, RuntimeLogLine } from '../ports/runtime';
 import { demuxLogs, FrameDecoder, TimestampedLineSplitter } from './demux';
-import { statusOf, type SwarmApi } from './swarm-api';
+import { statusOf } from './runtime';
+import type { SwarmApi } from './swarm-api';
 
 /** Services are created without a TTY: their logs are always multiplexed. */
 export async function serviceLogs(api: SwarmApi, serviceId: string, tail: number): Promise<string> {

@@ -3,8 +3,8 @@
 
 import os from 'node:os';
 import { configError, runtimeError } from '../domain/errors';
-import { LABEL, networkName } from './runtime';
-import { statusOf, swarmMessage, type SwarmApi } from './swarm-api';
+import { dockerMessage, LABEL, networkName, statusOf } from './runtime';
+import type { SwarmApi } from './swarm-api';
 
 const GWBRIDGE = 'docker_gwbridge';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -80,8 +80,8 @@ export class SwarmNetworks {
           await sleep(250);
         return;
       } catch (e) {
-        if (statusOf(e) === 404 || /not found/i.test(swarmMessage(e))) return;
-        if (!/active endpoints|in use/i.test(swarmMessage(e)) || Date.now() > deadline)
+        if (statusOf(e) === 404 || /not found/i.test(dockerMessage(e))) return;
+        if (!/active endpoints|in use/i.test(dockerMessage(e)) || Date.now() > deadline)
           throw this.api.translate(e);
       }
       await sleep(250);

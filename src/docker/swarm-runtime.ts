@@ -16,7 +16,14 @@ import type {
   LogFollow,
   RuntimeLogLine,
 } from '../ports/runtime';
-import { containerName, defaultSocketPath, DockerRuntime, LABEL } from './runtime';
+import {
+  containerName,
+  defaultSocketPath,
+  dockerMessage,
+  DockerRuntime,
+  LABEL,
+  statusOf,
+} from './runtime';
 import {
   currentTask,
   isTerminal,
@@ -28,7 +35,7 @@ import {
 } from './swarm-spec';
 import { watchSwarm } from './swarm-watch';
 import { SwarmNetworks } from './swarm-network';
-import { SwarmApi, statusOf, swarmMessage } from './swarm-api';
+import { SwarmApi } from './swarm-api';
 import { serviceLogs, followServiceLogs } from './swarm-logs';
 
 export interface SwarmRuntimeOptions {
@@ -132,7 +139,7 @@ export class SwarmRuntime implements ContainerRuntime {
           .ID;
         break;
       } catch (e) {
-        const msg = swarmMessage(e);
+        const msg = dockerMessage(e);
         if (attempt < 3 && statusOf(e) === 409) {
           await sleep(100 * (attempt + 1));
           await this.remove(name);
