@@ -88,6 +88,48 @@ export function dockerMessage(e: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Follows an engine event stream (JSON lines) opened by `open`, line by line, opening it
+ * again a second after it ends or the engine is unreachable, until the returned stop is called.
+ */
+export function followEventLines(
+  open: () => Promise<NodeJS.ReadableStream>,
+  onLine: (line: string) => void,
+): () => void {
+  let stopped = false;
+  let stream: NodeJS.ReadableStream | null = null;
+  const follow = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        stream = await open();
+        let buf = '';
+        stream.on('data', (chunk: Buffer) => {
+          buf += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line) onLine(line);
+          }
+        });
+        await new Promise<void>((resolve) => {
+          stream?.once('end', resolve);
+          stream?.once('close', resolve);
+          stream?.once('error', () => resolve());
+        });
+      } catch {
+        /* engine unreachable: retry below */
+      }
+      if (!stopped) await sleep(1000);
+    }
+  };
+  void follow();
+  return () => {
+    stopped = true;
+    (stream as { destroy?: () => void } | null)?.destroy?.();
+  };
+}
+
 function emitEvent(line: string, onEvent: (e: ContainerEvent) => void): void {
   let ev: {
     id?: string;
@@ -272,15 +314,7 @@ export class DockerRuntime implements ContainerRuntime {
     spec: ContainerSpec,
     gateway: string | null,
   ): Docker.ContainerCreateOptions {
-    const labels: Record<string, string> = {
-      ...(spec.labels ?? {}),
-      [LABEL.managed]: 'true',
-      [LABEL.project]: spec.project,
-      [LABEL.service]: spec.service,
-      [LABEL.release]: String(spec.release),
-      [LABEL.index]: String(spec.index),
-      [LABEL.port]: String(spec.port),
-    };
+    const labels = containerLabels(spec);
     const hostConfig: Docker.HostConfig = {
       RestartPolicy: { Name: 'no' },
       NetworkMode: networkName(spec.project),
@@ -470,43 +504,15 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   watch(project: string, onEvent: (e: ContainerEvent) => void): () => void {
-    let stopped = false;
-    let stream: NodeJS.ReadableStream | null = null;
     const filters = JSON.stringify({
       type: ['container'],
       label: [`${LABEL.managed}=true`, `${LABEL.project}=${project}`],
       event: ['start', 'die', 'oom', 'stop', 'destroy'],
     });
-    const follow = async (): Promise<void> => {
-      while (!stopped) {
-        try {
-          stream = (await this.docker.getEvents({ filters })) as NodeJS.ReadableStream;
-          let buf = '';
-          stream.on('data', (chunk: Buffer) => {
-            buf += chunk.toString('utf8');
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (line) emitEvent(line, onEvent);
-            }
-          });
-          await new Promise<void>((resolve) => {
-            stream?.once('end', resolve);
-            stream?.once('close', resolve);
-            stream?.once('error', () => resolve());
-          });
-        } catch {
-          /* engine unreachable: retry below */
-        }
-        if (!stopped) await sleep(1000);
-      }
-    };
-    void follow();
-    return () => {
-      stopped = true;
-      (stream as { destroy?: () => void } | null)?.destroy?.();
-    };
+    return followEventLines(
+      async () => (await this.docker.getEvents({ filters })) as NodeJS.ReadableStream,
+      (line) => emitEvent(line, onEvent),
+    );
   }
 
   private async removeQuietly(idOrName: string): Promise<void> {
@@ -573,6 +579,19 @@ function byPosition(a: ContainerInfo, b: ContainerInfo): number {
     a.index - b.index ||
     a.id.localeCompare(b.id)
   );
+}
+
+/** The labels of SPEC §1 on what shipit starts (a container, or a Swarm service and its task). */
+export function containerLabels(spec: ContainerSpec): Record<string, string> {
+  return {
+    ...(spec.labels ?? {}),
+    [LABEL.managed]: 'true',
+    [LABEL.project]: spec.project,
+    [LABEL.service]: spec.service,
+    [LABEL.release]: String(spec.release),
+    [LABEL.index]: String(spec.index),
+    [LABEL.port]: String(spec.port),
+  };
 }
 
 function intLabel(labels: Record<string, string>, key: string): number {

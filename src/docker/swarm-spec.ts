@@ -4,7 +4,7 @@
 
 import type { ContainerInfo } from '../domain/types';
 import type { ContainerSpec } from '../ports/runtime';
-import { containerName, LABEL, networkName } from './runtime';
+import { containerLabels, containerName, LABEL, networkName } from './runtime';
 
 /** The parts of a Swarm service the adapter reads (GET /services). */
 export interface SwarmService {
@@ -65,15 +65,7 @@ export const isTerminal = (t: SwarmTask): boolean => TERMINAL.has(t.Status.State
  * shipit's healer (it re-probes before routing), not behind the router's back.
  */
 export function serviceSpec(spec: ContainerSpec, gateway: string | null): SwarmServiceSpec {
-  const labels: Record<string, string> = {
-    ...(spec.labels ?? {}),
-    [LABEL.managed]: 'true',
-    [LABEL.project]: spec.project,
-    [LABEL.service]: spec.service,
-    [LABEL.release]: String(spec.release),
-    [LABEL.index]: String(spec.index),
-    [LABEL.port]: String(spec.port),
-  };
+  const labels = containerLabels(spec);
   const limits: { MemoryBytes?: number; NanoCPUs?: number } = {};
   if (spec.memoryBytes !== undefined) limits.MemoryBytes = spec.memoryBytes;
   if (spec.cpus !== undefined) limits.NanoCPUs = Math.round(spec.cpus * 1e9);

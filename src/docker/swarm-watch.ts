@@ -5,7 +5,7 @@
 // tasks lost with their node). Each (task, action) is reported once.
 
 import type { ContainerEvent } from '../ports/runtime';
-import { LABEL } from './runtime';
+import { followEventLines, LABEL } from './runtime';
 import { currentTask, isTerminal, type SwarmService, type SwarmTask } from './swarm-spec';
 
 export interface SwarmWatchSource {
@@ -19,8 +19,6 @@ export interface SwarmWatchSource {
   }>;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export function watchSwarm(
   src: SwarmWatchSource,
   project: string,
@@ -28,7 +26,6 @@ export function watchSwarm(
   pollMs = 1000,
 ): () => void {
   let stopped = false;
-  let stream: NodeJS.ReadableStream | null = null;
   let timer: NodeJS.Timeout | null = null;
   // `${taskOrContainer}:${action}`, bounded: what was reported already.
   const seen = new Set<string>();
@@ -67,32 +64,6 @@ export function watchSwarm(
       release: Number(a[LABEL.release] ?? 0),
     });
   };
-  const follow = async (): Promise<void> => {
-    while (!stopped) {
-      try {
-        stream = await src.events(filters);
-        let buf = '';
-        stream.on('data', (chunk: Buffer) => {
-          buf += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (line) onLine(line);
-          }
-        });
-        await new Promise<void>((resolve) => {
-          stream?.once('end', resolve);
-          stream?.once('close', resolve);
-          stream?.once('error', () => resolve());
-        });
-      } catch {
-        /* engine unreachable: retry below */
-      }
-      if (!stopped) await sleep(1000);
-    }
-  };
-
   // Service id -> what the last poll saw, to report changes only.
   type Seen = { task: string; running: boolean; service: string; release: number };
   let known = new Map<string, Seen>();
@@ -139,11 +110,11 @@ export function watchSwarm(
     if (!stopped) timer = setTimeout(() => void poll(), pollMs);
   };
 
-  void follow();
+  const stopFollowing = followEventLines(() => src.events(filters), onLine);
   void poll();
   return () => {
     stopped = true;
     if (timer) clearTimeout(timer);
-    (stream as { destroy?: () => void } | null)?.destroy?.();
+    stopFollowing();
   };
 }
