@@ -6,7 +6,7 @@ import { DockerRuntime } from '../src/docker/runtime';
 import type { ContainerInfo } from '../src/domain/types';
 import type { ContainerSpec } from '../src/ports/runtime';
 import { runtimeContract } from '../src/testing/runtime-contract';
-import { HTTPD, IMAGE, docker, ensureTestImage } from './support/busybox-image';
+import { HTTPD, IMAGE, docker, ensureTestImage, specOf } from './support/busybox-image';
 
 function dockerQuiet(...args: string[]): void {
   try {
@@ -47,17 +47,7 @@ runtimeContract('DockerRuntime', async () => {
 describe('DockerRuntime (real engine)', () => {
   const project = newProject();
   const runtime = new DockerRuntime();
-  const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
-    project,
-    service: 'web',
-    release: 1,
-    index: 0,
-    image: IMAGE,
-    port: 8080,
-    env: {},
-    command: HTTPD,
-    ...over,
-  });
+  const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => specOf(project, over);
 
   async function waitExited(id: string, timeoutMs = 15000): Promise<ContainerInfo> {
     const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { SwarmRuntime } from '../src/docker/swarm-runtime';
 import type { ContainerSpec } from '../src/ports/runtime';
 import { runtimeContract } from '../src/testing/runtime-contract';
-import { HTTPD, IMAGE, docker, ensureTestImage } from './support/busybox-image';
+import { HTTPD, IMAGE, docker, ensureTestImage, specOf } from './support/busybox-image';
 import { purgeSwarmProject, swarmState, taskContainer, useSwarm } from './support/swarm';
 
 const newProject = () => `sw-${randomBytes(4).toString('hex')}`;
@@ -36,17 +36,7 @@ runtimeContract('SwarmRuntime', async () => {
 describe('SwarmRuntime (real single-node swarm)', () => {
   const project = newProject();
   const runtime = new SwarmRuntime();
-  const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
-    project,
-    service: 'web',
-    release: 1,
-    index: 0,
-    image: IMAGE,
-    port: 8080,
-    env: {},
-    command: HTTPD,
-    ...over,
-  });
+  const spec = (over: Partial<ContainerSpec> = {}): ContainerSpec => specOf(project, over);
 
   afterAll(() => purgeSwarmProject(project));
 

@@ -3,9 +3,25 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ContainerSpec } from '../../src/ports/runtime';
 
 export const IMAGE = 'shipit-test-busybox:latest';
 export const HTTPD = ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/'];
+
+/** A ContainerSpec of the test image serving on 8080 for `project`, with `over` on top. */
+export function specOf(project: string, over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    project,
+    service: 'web',
+    release: 1,
+    index: 0,
+    image: IMAGE,
+    port: 8080,
+    env: {},
+    command: HTTPD,
+    ...over,
+  };
+}
 
 export function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
