@@ -40,6 +40,22 @@ export class ConnectionTracker {
     });
   }
 
+  /** A request began on a connection the raw data path serves (it emits no 'request'). */
+  busy(socket: net.Socket): void {
+    const t = this.sockets.get(socket);
+    if (!t) return;
+    t.busy++;
+    t.last = this.now();
+  }
+
+  /** ...and its answer ended. */
+  idle(socket: net.Socket): void {
+    const t = this.sockets.get(socket);
+    if (!t) return;
+    t.busy--;
+    t.last = this.now();
+  }
+
   get size(): number {
     return this.sockets.size;
   }

@@ -7,7 +7,7 @@ import { pickRelease } from './picker';
 import { ProxyRouter } from './router';
 import { buildServiceRoute, RoutingTable, type ServiceRoute } from './routing-table';
 import { Target } from './target';
-import { DASHBOARD_COOKIE, ProxyServer } from './server';
+import { DASHBOARD_COOKIE, ProxyServer, defaultDataPath } from './server';
 import { SESSION_COOKIE } from '../api/ui';
 
 interface Seen {
@@ -1016,5 +1016,17 @@ describe('ProxyServer fallback and weight 0', () => {
     expect(r.status).toBe(200);
     expect(r.headers['x-shipit-release']).toBe('4');
     expect(canary.seen).toHaveLength(0);
+  });
+});
+
+describe('defaultDataPath', () => {
+  it('is raw unless SHIPIT_PROXY_DATAPATH names another; an unknown name is an error', () => {
+    expect(defaultDataPath({})).toBe('raw');
+    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: '' })).toBe('raw');
+    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'http' })).toBe('http');
+    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'undici' })).toBe('undici');
+    expect(() => defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'fast' })).toThrow(
+      'SHIPIT_PROXY_DATAPATH=fast is not a data path: use one of http, undici, raw',
+    );
   });
 });

@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { createProxyServer } from 'http-proxy-3';
 import type { Dispatcher, Pool } from 'undici';
 import net from 'node:net';
@@ -8,9 +7,30 @@ import type { Logger } from 'pino';
 import { pickRelease } from './picker';
 import type { ServiceRoute } from './routing-table';
 import { leastInflight, type Target } from './target';
+import {
+  DASHBOARD_COOKIE,
+  HOP_BY_HOP,
+  PIN_COOKIE,
+  RETRYABLE,
+  addCookie,
+  cookie,
+  errorReason,
+  fallbackTarget,
+  hasBody,
+  isAcceptance,
+  isEmpty,
+  send,
+  setForwardHeaders,
+  stickyKey,
+  withOwnCookies,
+  type RequestLike,
+  type ResponseLike,
+} from './http-util';
 import type { ProxyRouter } from './router';
 import { ConnectionTracker } from './connections';
 import { listenOnInherited } from '../handover';
+import { RawConnection, type RawHost } from './raw';
+import { UpstreamPool } from './upstream';
 
 export interface ProxyOptions {
   upstreamTimeoutMs: number;
@@ -53,12 +73,32 @@ export interface ProxyOptions {
    * during a refused deploy once, so it stays opt-in until that is understood).
    * WebSockets always go through http-proxy-3.
    */
-  dataPath?: 'http' | 'undici';
+  dataPath?: DataPath;
   /**
    * Answers a request before routing (ACME challenges, the HTTPS redirect): returns true when
    * it answered. Not called for service-discovery (internal) connections.
    */
   intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+}
+
+/**
+ * How the proxy carries plain HTTP requests: 'http' (node's http.Server and http-proxy-3 on a
+ * keep-alive http.Agent), 'undici' (http.Server, undici Pools to the upstreams), or 'raw' (node's
+ * llhttp parser on the sockets of both sides, src/proxy/raw.ts). WebSocket upgrades always go
+ * through http.Server and http-proxy-3. Default: SHIPIT_PROXY_DATAPATH, else 'raw'.
+ */
+export type DataPath = 'http' | 'undici' | 'raw';
+const DATA_PATHS: readonly string[] = ['http', 'undici', 'raw'];
+
+/** The data path named by SHIPIT_PROXY_DATAPATH, else 'raw'; an unknown name throws. */
+export function defaultDataPath(env: NodeJS.ProcessEnv = process.env): DataPath {
+  const v = env.SHIPIT_PROXY_DATAPATH;
+  if (v === undefined || v === '') return 'raw';
+  if (!DATA_PATHS.includes(v))
+    throw new Error(
+      `SHIPIT_PROXY_DATAPATH=${v} is not a data path: use one of ${DATA_PATHS.join(', ')}`,
+    );
+  return v as DataPath;
 }
 
 /** The name a listening socket is handed over under: `proxy:`, `internal:` or `tls:` + `host:port`. */
@@ -68,18 +108,7 @@ export const listenerKey = (
   port: number,
 ): string => `${kind}:${host}:${port}`;
 
-const STICKY_COOKIE = 'shipit-id';
-/** The dashboard's session cookie (api/ui.ts): browsers send it to every port of the host, apps must not see it. */
-export const DASHBOARD_COOKIE = 'shipit_session';
-const PIN_COOKIE = 'shipit-release';
-const RETRYABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ETIMEDOUT',
-]);
+export { DASHBOARD_COOKIE };
 const CTX = Symbol('shipit');
 /** A pool that took no request for this long is closed (a new one opens on the next request). */
 const POOL_IDLE_MS = 60_000;
@@ -94,17 +123,6 @@ function undiciPool(): typeof Pool {
   return PoolClass;
 }
 
-/** Connection-level headers, not passed on by the undici data path (node and undici set their own). */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-]);
 /** Answers to requests node's parser rejects, by error code (400 otherwise). */
 const CLIENT_ERRORS: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
@@ -148,7 +166,15 @@ export class ProxyServer {
   /** When each pool last took a request: pools of targets gone (old releases) are closed. */
   private readonly poolUsed = new Map<string, number>();
   private poolSweep: NodeJS.Timeout | null = null;
+  readonly dataPath: DataPath;
   private readonly undici: boolean;
+  /** raw data path: its connections, its upstream pools (by target url), node's own accept. */
+  private readonly raw: boolean;
+  private readonly rawConns = new Set<RawConnection>();
+  private readonly rawPools = new Map<string, UpstreamPool>();
+  private rawCheck: NodeJS.Timeout | null = null;
+  private readonly nodeAccept: (socket: net.Socket) => void;
+  private readonly rawHost: RawHost;
   private readonly coldWaiting = new Map<string, number>();
   /** Local addresses where containers call linked services by name (the network gateways). */
   private readonly internal = new Set<string>();
@@ -171,7 +197,9 @@ export class ProxyServer {
     private readonly router: ProxyRouter,
     private readonly opts: ProxyOptions,
   ) {
-    this.undici = (opts.dataPath ?? 'http') === 'undici';
+    const dataPath = (this.dataPath = opts.dataPath ?? defaultDataPath());
+    this.undici = dataPath === 'undici';
+    this.raw = dataPath === 'raw';
     this.agent = new http.Agent({
       keepAlive: true,
       maxSockets: Infinity,
@@ -240,6 +268,8 @@ export class ProxyServer {
     const headersTimeout = opts.headersTimeoutMs ?? 10_000;
     const requestTimeout = opts.requestTimeoutMs ?? 120_000;
     const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0));
+    // Both timeouts are only checked this often (30 s by default): a fraction of them.
+    const checkEvery = Math.min(1000, Math.max(100, Math.floor(shortest / 4)));
     this.server = http.createServer(
       {
         keepAlive: true,
@@ -249,8 +279,7 @@ export class ProxyServer {
           requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
         requestTimeout,
         keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
-        // Both timeouts are only checked this often (30 s by default): a fraction of them.
-        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(shortest / 4))),
+        connectionsCheckingInterval: checkEvery,
       },
       (req, res) => this.handle(req, res),
     );
@@ -263,11 +292,91 @@ export class ProxyServer {
             10_000,
         ),
     );
+    this.nodeAccept = this.server.listeners('connection')[0] as (socket: net.Socket) => void;
+    if (this.raw) this.server.removeListener('connection', this.nodeAccept);
     this.connections = new ConnectionTracker(this.server);
+    this.rawHost = this.makeRawHost();
+    if (this.raw) {
+      this.server.on('connection', (socket: net.Socket) => this.accept(socket));
+      const closeAll = this.server.closeAllConnections.bind(this.server);
+      this.server.closeAllConnections = () => {
+        closeAll();
+        for (const c of this.rawConns) c.socket.destroy();
+      };
+      const closeIdle = this.server.closeIdleConnections.bind(this.server);
+      this.server.closeIdleConnections = () => {
+        closeIdle();
+        for (const c of this.rawConns) c.closeIdle();
+      };
+      // the http.Server's settings, read each time (they may be changed while it runs)
+      const srv = this.server;
+      this.rawCheck = setInterval(() => {
+        const now = performance.now();
+        const { headersTimeout: h, requestTimeout: r, keepAliveTimeout: k } = srv;
+        for (const c of this.rawConns) c.check(now, h, r, k);
+      }, checkEvery).unref();
+    }
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket as net.Socket, head));
     this.server.on('clientError', (err, socket) =>
       this.clientError(err as NodeJS.ErrnoException, socket as net.Socket),
     );
+  }
+
+  /** raw data path: a new client connection (TLS ones too, after their handshake). */
+  private accept(socket: net.Socket): void {
+    const internal = this.internal.size > 0 && this.internal.has(socket.localAddress ?? '');
+    // intercept (ACME challenges, the HTTPS redirect) needs node's request and response
+    if (this.opts.intercept && !internal) return this.nodeAccept.call(this.server, socket);
+    const idle = this.server.timeout;
+    if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
+    this.rawConns.add(new RawConnection(socket, this.rawHost, internal));
+  }
+
+  private makeRawHost(): RawHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    const opts = this.opts;
+    return {
+      maxHeaderBytes: opts.maxHeaderBytes ?? 16 * 1024,
+      maxBodyBytes: opts.maxBodyBytes,
+      upstreamTimeoutMs: opts.upstreamTimeoutMs,
+      accessLog: opts.accessLog,
+      log: opts.log,
+      canColdStart: opts.coldStart !== undefined,
+      get retiring() {
+        return self.retiring;
+      },
+      get held() {
+        return self.held?.promise ?? null;
+      },
+      route: (host, internal) =>
+        internal ? this.router.table.byName(host) : this.router.table.lookup(host),
+      chooseTarget: (req, res, route, exclude) => this.chooseTarget(req, res, route, exclude),
+      unrouted: (service) => this.router.unrouted(service),
+      waitForColdStart: (name, ready, refuse) => this.waitForColdStart(name, ready, refuse),
+      pool: (target) => this.rawPool(target),
+      busy: (socket) => this.connections.busy(socket),
+      idle: (socket) => this.connections.idle(socket),
+      handOff: (socket, unread) => {
+        // node's http.Server parses it (then emits 'upgrade'): from the stream, not the handle
+        const handle = (socket as { _handle?: { _consumed?: boolean } | null })._handle;
+        if (handle) handle._consumed = true;
+        socket.unshift(unread);
+        this.nodeAccept.call(this.server, socket);
+        socket.resume();
+      },
+      forget: (conn) => this.rawConns.delete(conn),
+    };
+  }
+
+  private rawPool(target: Target): UpstreamPool {
+    let pool = this.rawPools.get(target.url);
+    if (!pool) {
+      pool = new UpstreamPool(target.host, target.port, this.opts.upstreamTimeoutMs, 4000);
+      this.rawPools.set(target.url, pool);
+      this.poolSweep ??= setInterval(() => this.sweepPools(POOL_IDLE_MS), POOL_IDLE_MS).unref();
+    }
+    return pool;
   }
 
   /**
@@ -393,6 +502,7 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
+    this.retiring = true; // raw connections close once their answer is out
     for (const s of [...this.internalServers, ...this.tlsServers]) s.close();
     await new Promise<void>((r) => {
       this.server.close(() => r());
@@ -406,6 +516,12 @@ export class ProxyServer {
   sweepPools(idleMs: number): number {
     const cutoff = performance.now() - idleMs;
     let closed = 0;
+    for (const [url, pool] of this.rawPools) {
+      if (pool.lastUsed > cutoff) continue;
+      pool.close();
+      this.rawPools.delete(url);
+      closed++;
+    }
     for (const [url, used] of this.poolUsed) {
       if (used > cutoff) continue;
       this.pools
@@ -419,9 +535,14 @@ export class ProxyServer {
     return closed;
   }
 
+  /** Client connections open now, on every listener. */
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
   /** Upstream connection pools open now (for tests and status). */
   get poolCount(): number {
-    return this.pools.size;
+    return this.pools.size + this.rawPools.size;
   }
 
   private destroyPools(): void {
@@ -430,6 +551,10 @@ export class ProxyServer {
     this.poolUsed.clear();
     for (const p of this.pools.values()) p.destroy().catch(() => {});
     this.pools.clear();
+    for (const p of this.rawPools.values()) p.close();
+    this.rawPools.clear();
+    if (this.rawCheck) clearInterval(this.rawCheck);
+    this.rawCheck = null;
   }
 
   /** Requests accepted from now on wait until open(): the routes are not known yet. */
@@ -481,12 +606,30 @@ export class ProxyServer {
     started: number,
   ): void {
     const name = route.name;
-    const waiting = this.coldWaiting.get(name) ?? 0;
     const refuse = (why: string) => {
       if (res.headersSent || res.destroyed) return;
       send(res, 503, why, name);
       this.router.unrouted(name).record(503, performance.now() - started);
     };
+    this.waitForColdStart(
+      name,
+      () => {
+        if (res.destroyed) return; // the client gave up while waiting
+        const fresh = this.routeOf(req);
+        const target = fresh ? this.chooseTarget(req, res, fresh) : null;
+        if (!fresh || !target) return refuse('no healthy container after the cold start');
+        this.forward(req, res, fresh, target, started, req.headers['content-length']);
+      },
+      refuse,
+    );
+  }
+
+  /**
+   * @internal The service is scaled to zero: ready() once a container started and passed its
+   * first probe; refuse(why) when the queue is full, the wait too long or the start failed.
+   */
+  waitForColdStart(name: string, ready: () => void, refuse: (why: string) => void): void {
+    const waiting = this.coldWaiting.get(name) ?? 0;
     if (waiting >= (this.opts.coldStartQueue ?? 1000))
       return refuse('no container yet: the cold-start queue is full');
     this.coldWaiting.set(name, waiting + 1);
@@ -496,23 +639,14 @@ export class ProxyServer {
       timer = setTimeout(() => reject(new Error('timeout')), limitMs);
     });
     Promise.race([(this.opts.coldStart as (s: string) => Promise<void>)(name), timeout])
-      .then(
-        () => {
-          if (res.destroyed) return; // the client gave up while waiting
-          const fresh = this.routeOf(req);
-          const target = fresh ? this.chooseTarget(req, res, fresh) : null;
-          if (!fresh || !target) return refuse('no healthy container after the cold start');
-          this.forward(req, res, fresh, target, started, req.headers['content-length']);
-        },
-        (e: Error) => {
-          this.opts.log.warn({ service: name, err: e.message }, 'cold start failed');
-          refuse(
-            e.message === 'timeout'
-              ? `no container became healthy within ${limitMs}ms`
-              : `cold start failed: ${e.message}`,
-          );
-        },
-      )
+      .then(ready, (e: Error) => {
+        this.opts.log.warn({ service: name, err: e.message }, 'cold start failed');
+        refuse(
+          e.message === 'timeout'
+            ? `no container became healthy within ${limitMs}ms`
+            : `cold start failed: ${e.message}`,
+        );
+      })
       .catch((e: Error) => {
         // Forwarding the held request threw: answer it rather than leave an unhandled rejection.
         this.opts.log.error({ service: name, err: e.message }, 'held request failed');
@@ -569,9 +703,10 @@ export class ProxyServer {
     req.on('data', onData);
   }
 
-  private chooseTarget(
-    req: Req,
-    res: http.ServerResponse,
+  /** @internal Host, sticky key, release, least-in-flight target (both data paths). */
+  chooseTarget(
+    req: RequestLike,
+    res: ResponseLike,
     route: ServiceRoute,
     exclude?: Target,
   ): Target | null {
@@ -594,8 +729,8 @@ export class ProxyServer {
 
   /** Rainbow: the release named by the user's pin cookie while it lives, else the newest (and pin it). */
   private pinnedTarget(
-    req: Req,
-    res: http.ServerResponse,
+    req: RequestLike,
+    res: ResponseLike,
     route: ServiceRoute,
     exclude?: Target,
   ): Target | null {
@@ -866,110 +1001,6 @@ class UndiciExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-/**
- * The picked release has no available container (its last one is draining, or
- * all are unhealthy): serve from another release that takes traffic rather
- * than answer 503 while healthy containers exist.
- */
-function fallbackTarget(route: ServiceRoute, skip: number, exclude?: Target): Target | null {
-  let best: Target | null = null;
-  let bestWeight = 0; // only releases that take users: a dark-launched canary (weight 0) stays dark
-  for (const r of route.releases.values()) {
-    if (r.number === skip || r.weight <= bestWeight) continue;
-    const t = leastInflight(r.targets, exclude);
-    if (t) {
-      best = t;
-      bestWeight = r.weight;
-    }
-  }
-  return best;
-}
-
-const REASONS: Record<string, string> = {
-  ECONNREFUSED: 'refused',
-  ECONNRESET: 'reset',
-  EPIPE: 'reset',
-  EHOSTUNREACH: 'unreachable',
-  ENETUNREACH: 'unreachable',
-  ETIMEDOUT: 'timeout',
-  ERR_UNEXPECTED_UPGRADE: 'invalid_response',
-};
-
-/** The `reason` label of shipit_upstream_errors_total for a socket error code. */
-function errorReason(code: string | undefined): string {
-  if (code?.startsWith('HPE_')) return 'invalid_response'; // the upstream's answer did not parse
-  return (code && REASONS[code]) || 'other';
-}
-
-/** No release of the service has any container (scaled to zero), as opposed to none healthy. */
-function isEmpty(route: ServiceRoute): boolean {
-  for (const r of route.releases.values()) if (r.targets.length) return false;
-  return true;
-}
-
-function setForwardHeaders(req: http.IncomingMessage): void {
-  const h = req.headers;
-  const remote = req.socket.remoteAddress ?? '';
-  h['x-forwarded-for'] = h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${remote}` : remote;
-  h['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-  if (!h['x-forwarded-host'] && h.host) h['x-forwarded-host'] = h.host;
-  if (!h['x-request-id']) h['x-request-id'] = randomUUID();
-  const c = h.cookie;
-  if (c && c.includes(DASHBOARD_COOKIE)) {
-    const kept = c
-      .split(';')
-      .filter((part) => !part.trim().startsWith(`${DASHBOARD_COOKIE}=`))
-      .join(';')
-      .trim();
-    if (kept) h.cookie = kept;
-    else delete h.cookie;
-  }
-}
-
-function hasBody(req: http.IncomingMessage): boolean {
-  const len = req.headers['content-length'];
-  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
-function cookie(req: http.IncomingMessage, name: string): string | null {
-  const c = req.headers.cookie;
-  if (!c) return null;
-  const at = c.indexOf(`${name}=`);
-  if (at < 0 || (at > 0 && c[at - 1] !== ' ' && c[at - 1] !== ';')) return null;
-  const end = c.indexOf(';', at);
-  return c.slice(at + name.length + 1, end < 0 ? undefined : end).trim();
-}
-
-function isAcceptance(req: http.IncomingMessage, header: string, cookieName: string): boolean {
-  return req.headers[header.toLowerCase()] === 'next' || cookie(req, cookieName) === 'next';
-}
-
-function stickyKey(
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  route: ServiceRoute,
-): string {
-  if (route.sticky.mode === 'ip') return req.socket.remoteAddress ?? '';
-  if (route.sticky.mode === 'header') {
-    const v = req.headers[(route.sticky.header ?? '').toLowerCase()];
-    if (typeof v === 'string' && v) return v;
-  }
-  const existing = cookie(req, STICKY_COOKIE);
-  if (existing) return existing;
-  const id = randomUUID();
-  addCookie(res, `${STICKY_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`);
-  return id;
-}
-
-function send(res: http.ServerResponse, status: number, message: string, service?: string): void {
-  const body = JSON.stringify({ error: http.STATUS_CODES[status], message, service });
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
-
 /** Binds server to port/host, or takes over a listening socket handed over by another process. */
 function listenOn(
   server: net.Server,
@@ -985,21 +1016,4 @@ function listenOn(
       resolve();
     });
   });
-}
-
-/** The Set-Cookie values the proxy already put on this response (sticky key, pinned release). */
-function ownCookies(res: http.ServerResponse): string[] {
-  const own = res.getHeader('set-cookie');
-  return own === undefined ? [] : Array.isArray(own) ? own : [String(own)];
-}
-
-/** Sets one of the proxy's own cookies (again, on a retry) without dropping the other. */
-function addCookie(res: http.ServerResponse, value: string): void {
-  const name = value.slice(0, value.indexOf('=') + 1);
-  res.setHeader('set-cookie', [...ownCookies(res).filter((c) => !c.startsWith(name)), value]);
-}
-
-/** The app's Set-Cookie values after the proxy's own. */
-function withOwnCookies(res: http.ServerResponse, app: string | string[]): string[] {
-  return [...ownCookies(res), ...(Array.isArray(app) ? app : [app])];
 }
