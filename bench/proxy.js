@@ -315,9 +315,11 @@ async function run() {
       { key: 'direct', start: async () => ({ port: upstream.port, pids: () => [] }) },
       // proxied: the proxy gets CPU 1; the upstream shares CPU 0 with the load generator
       { key: 'nginx', start: () => startNginx(tmp, upstream.port) },
+      // the default data path (raw), with and without the access log
       { key: 'shipit', start: shipit(true, CPU_PROF) },
       { key: 'shipitNoLog', start: shipit(false) },
-      // the opt-in data path (ProxyOptions.dataPath 'undici'), access log on
+      // the other data paths (ProxyOptions.dataPath, SHIPIT_PROXY_DATAPATH), access log on
+      { key: 'shipitHttp', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'http' }) },
       { key: 'shipitUndici', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'undici' }) },
     ];
     // BENCH_PROXY_EXPERIMENT=1: also bench/experiments/raw-proxy.js (not shipit; README)
@@ -350,9 +352,17 @@ async function run() {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const { direct: d, nginx: n, shipit: s, shipitNoLog: q, shipitUndici: u } = results;
-  const four = (f) => [d, n, s, q, u].map(f).join(' / ');
-  const errors = [d, n, s, q, u].reduce(
+  const { direct: d, nginx: n, shipit: s } = results;
+  // the shipit variants after the default one, with their names in the table
+  const others = [
+    ['shipitNoLog', 'shipit without access log'],
+    ['shipitHttp', 'shipit (http data path)'],
+    ['shipitUndici', 'shipit (undici data path)'],
+  ].map(([key, name]) => ({ r: results[key], name }));
+  const all = [d, n, s, ...others.map((o) => o.r)];
+  const each = (f) => all.map(f).join(' / ');
+  const order = ['direct', 'nginx', 'shipit', ...others.map((o) => o.name)].join(' / ');
+  const errors = all.reduce(
     (sum, r) => sum + r.max.errors + r.fixed.failed + r.fixed.unanswered,
     0,
   );
@@ -361,33 +371,36 @@ async function run() {
   // the bottleneck was (the machine's other core, another tenant...).
   const perCpu = (r) => r.max.rps / r.max.cpu[0];
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
+  const proxied = [n, s, ...others.map((o) => o.r)];
   return [
     [
-      `throughput direct / nginx / shipit / shipit without access log / shipit (undici, opt-in) (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin})`,
-      `${four((r) => f0(r.max.rps))} req/s`,
+      `throughput ${order} (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin}; shipit: the default raw data path, access log on)`,
+      `${each((r) => f0(r.max.rps))} req/s`,
     ],
-    ['p50 at max throughput, same order', `${four((r) => f2(r.max.p50))} ms`],
-    ['p99 at max throughput, same order', `${four((r) => f2(r.max.p99))} ms`],
+    ['p50 at max throughput, same order', `${each((r) => f2(r.max.p50))} ms`],
+    ['p99 at max throughput, same order', `${each((r) => f2(r.max.p99))} ms`],
     ['throughput shipit / nginx (goal ≥ 0.8×)', ratio(s.max.rps, n.max.rps)],
     ['throughput shipit / direct', ratio(s.max.rps, d.max.rps)],
-    ['throughput shipit without access log / nginx', ratio(q.max.rps, n.max.rps)],
-    ['throughput shipit (undici, opt-in) / nginx', ratio(u.max.rps, n.max.rps)],
+    ...others.map((o) => [`throughput ${o.name} / nginx`, ratio(o.r.max.rps, n.max.rps)]),
     [
       `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
-      `${four((r) => f2(r.fixed.p99))} ms`,
+      `${each((r) => f2(r.fixed.p99))} ms`,
     ],
-    [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${four((r) => f2(r.fixed.p50))} ms`],
+    [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${each((r) => f2(r.fixed.p50))} ms`],
     [`p99 at ${f0(RATE)} req/s shipit / nginx (goal ≤ 1.5×)`, ratio(s.fixed.p99, n.fixed.p99)],
-    [`p99 at ${f0(RATE)} req/s shipit (undici, opt-in) / nginx`, ratio(u.fixed.p99, n.fixed.p99)],
+    ...others
+      .slice(1)
+      .map((o) => [
+        `p99 at ${f0(RATE)} req/s ${o.name} / nginx`,
+        ratio(o.r.fixed.p99, n.fixed.p99),
+      ]),
     ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
     ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
-    ['CPU at max throughput, shipit (undici, opt-in): proxy / upstream / wrk', cpu(u)],
     [
-      'requests per proxy CPU-second at max throughput, nginx / shipit / shipit without access log / shipit (undici, opt-in)',
-      [n, s, q, u].map((r) => f0(perCpu(r))).join(' / '),
+      `requests per proxy CPU-second at max throughput, nginx / shipit / ${others.map((o) => o.name).join(' / ')}`,
+      proxied.map((r) => f0(perCpu(r))).join(' / '),
     ],
     ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
-    ['requests per proxy CPU-second, shipit (undici, opt-in) / nginx', ratio(perCpu(u), perCpu(n))],
     ['failed requests, all proxy runs', String(errors)],
     ...(results.raw ? experimentRows(results.raw, n, perCpu) : []),
   ];

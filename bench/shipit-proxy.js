@@ -70,7 +70,7 @@ const proxy = new ProxyServer(router, {
   maxBodyBytes: 10 * 1024 * 1024,
   accessLog,
   log: pino({ level: 'silent' }),
-  // bench switch: the undici data path (src/proxy/server.ts, ProxyOptions.dataPath)
+  // bench switch: another data path than the default raw one (ProxyOptions.dataPath: http, undici)
   ...(process.env.BENCH_PROXY_DATAPATH ? { dataPath: process.env.BENCH_PROXY_DATAPATH } : {}),
 });
 

@@ -88,6 +88,8 @@ export class RawConnection implements ParserEvents {
   msgStart: number;
   /** The head of the message being parsed is complete (its body may still come). */
   private headDone = false;
+  /** Bytes of a request came and its end did not yet. */
+  private inMessage = false;
   /** When the connection last finished an answer or got bytes. */
   lastUsed: number;
   /** The exchange whose request body the parser is reading. */
@@ -216,7 +218,7 @@ export class RawConnection implements ParserEvents {
 
   /** Ends the connection once no exchange is open on it (proxy closing). */
   closeIdle(): void {
-    if (!this.active && this.msgStart === 0) this.socket.destroy();
+    if (!this.active && !this.inMessage) this.socket.destroy();
   }
 
   /** The active exchange's answer ended (or it was given up). */
@@ -241,6 +243,7 @@ export class RawConnection implements ParserEvents {
   // ---- parser events
 
   messageBegin(): void {
+    this.inMessage = true;
     this.msgStart = performance.now();
     this.headDone = false;
   }
@@ -278,6 +281,7 @@ export class RawConnection implements ParserEvents {
   }
 
   messageComplete(): void {
+    this.inMessage = false;
     this.msgStart = 0;
     const x = this.reading;
     this.reading = null;

@@ -186,50 +186,54 @@ describe('ProxyServer', () => {
     expect(r2.headers['x-shipit-release']).toBe('4');
   });
 
-  it('closes upstream pools unused for a while, and opens a new one on the next request', async () => {
-    const a = await up('P');
-    router.setService(
-      'pools',
-      ['pools.test'],
-      [{ number: 1, weight: 100, targets: [target('p1', a.port)] }],
-    );
-    const u = new ProxyServer(router, {
-      upstreamTimeoutMs: 300,
-      maxBodyBytes: 1024,
-      accessLog: null,
-      log: pino({ level: 'silent' }),
-      dataPath: 'undici',
-    });
-    await u.listen(0, '127.0.0.1');
-    const get = () =>
-      new Promise<number>((resolve, reject) =>
-        http
-          .get(
-            {
-              port: u.address().port,
-              host: '127.0.0.1',
-              headers: { host: 'pools.test' },
-              agent: false,
-            },
-            (r) => {
-              r.resume();
-              resolve(r.statusCode ?? 0);
-            },
-          )
-          .on('error', reject),
+  it.each(['undici', 'raw'] as const)(
+    'closes upstream pools unused for a while, and opens a new one on the next request (%s)',
+    async (dataPath) => {
+      const a = await up(`P-${dataPath}`);
+      router.setService(
+        `pools-${dataPath}`,
+        ['pools.test'],
+        [{ number: 1, weight: 100, targets: [target(`p1-${dataPath}`, a.port)] }],
       );
-    try {
-      expect(await get()).toBe(200);
-      expect(u.poolCount).toBe(1);
-      expect(u.sweepPools(60_000)).toBe(0); // just used: kept
-      expect(u.sweepPools(0)).toBe(1);
-      expect(u.poolCount).toBe(0);
-      expect(await get()).toBe(200);
-      expect(u.poolCount).toBe(1);
-    } finally {
-      await u.close();
-    }
-  });
+      const u = new ProxyServer(router, {
+        upstreamTimeoutMs: 300,
+        maxBodyBytes: 1024,
+        accessLog: null,
+        log: pino({ level: 'silent' }),
+        dataPath,
+      });
+      await u.listen(0, '127.0.0.1');
+      const get = () =>
+        new Promise<number>((resolve, reject) =>
+          http
+            .get(
+              {
+                port: u.address().port,
+                host: '127.0.0.1',
+                headers: { host: 'pools.test' },
+                agent: false,
+              },
+              (r) => {
+                r.resume();
+                resolve(r.statusCode ?? 0);
+              },
+            )
+            .on('error', reject),
+        );
+      try {
+        expect(await get()).toBe(200);
+        expect(u.poolCount).toBe(1);
+        expect(u.sweepPools(60_000)).toBe(0); // just used: kept
+        expect(u.sweepPools(0)).toBe(1);
+        expect(u.poolCount).toBe(0);
+        expect(await get()).toBe(200);
+        expect(u.poolCount).toBe(1);
+      } finally {
+        u.server.closeAllConnections();
+        await u.close();
+      }
+    },
+  );
 
   it('answers 404 for an unknown host when there is no default service', async () => {
     const r = await call({ host: 'nobody.test' });
@@ -509,7 +513,7 @@ describe('ProxyServer', () => {
     await until(() => router.target('count1')!.inflight === 0);
   });
 
-  it.each(['http', 'undici'] as const)(
+  it.each(['http', 'undici', 'raw'] as const)(
     'keeps its sticky cookie when the app sets cookies of its own (%s data path)',
     async (dataPath) => {
       const app: Handler = (_req, res) => {
