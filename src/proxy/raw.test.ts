@@ -344,4 +344,102 @@ describe('raw data path framing', () => {
     c.write('pong');
     await until('pong');
   });
+
+  it('reads the body of a pipelined request that comes after its head, and answers it', async () => {
+    const up = await httpUpstream((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => setTimeout(() => res.end(`${req.url}:${body};`), 30));
+    });
+    const p = await proxyTo(portOf(up));
+    const c = net.connect(p.port, '127.0.0.1');
+    cleanups.push(() => c.destroy());
+    await once(c, 'connect');
+    let text = '';
+    c.on('data', (d) => (text += d));
+    c.write(
+      'GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    c.write('0123456789');
+    const end = Date.now() + 3000;
+    while (!text.includes('/b:0123456789;') && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(text).toContain('/a:;');
+    expect(text).toContain('/b:0123456789;');
+  });
+
+  it('sends the upstream exactly one Host, the one it routed by; an HTTP/1.1 request without one gets 400', async () => {
+    let hosts: string[] = [];
+    const up = await httpUpstream((req, res) => {
+      hosts = req.rawHeaders.filter(
+        (_v, i) => i % 2 === 1 && /^host$/i.test(req.rawHeaders[i - 1]),
+      );
+      res.end('ok');
+    });
+    const p = await proxyTo(portOf(up));
+    // node's parser refuses two Host lines: the proxy sends the first on, once
+    await exchange(p.port, 'GET / HTTP/1.1\r\nHost: first\r\nHost: second\r\n\r\n', (t) =>
+      t.endsWith('ok'),
+    ).catch(() => '');
+    if (hosts.length) expect(hosts).toEqual(['first']);
+    const none = await exchange(p.port, 'GET / HTTP/1.1\r\nX-A: 1\r\n\r\n');
+    expect(none).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(none).toContain('connection: close\r\n');
+  });
+
+  it('a connection paused for a slow reader serves the next client at once from the pool', async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024, 'y');
+    const up = await rawUpstream((head, s) => {
+      if (head.startsWith('GET /big'))
+        s.write(
+          Buffer.concat([
+            Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`),
+            big,
+          ]),
+        );
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall');
+    });
+    const p = await proxyTo(up.port);
+    const slow = net.connect(p.port, '127.0.0.1');
+    cleanups.push(() => slow.destroy());
+    await once(slow, 'connect');
+    slow.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+    slow.pause(); // reads nothing: the proxy's writes to it back up
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const text = await exchange(p.port, 'GET /small HTTP/1.1\r\nHost: a\r\n\r\n', (t) =>
+      t.endsWith('small'),
+    );
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('delivers a close-delimited answer whole to an HTTP/1.0 client that reads late', async () => {
+    const big = Buffer.alloc(1024 * 1024, 'z');
+    const up = await rawUpstream((_head, s) =>
+      s.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'), big])),
+    );
+    const p = await proxyTo(up.port);
+    const c = net.connect(p.port, '127.0.0.1');
+    cleanups.push(() => c.destroy());
+    await once(c, 'connect');
+    c.write('GET / HTTP/1.0\r\nHost: a\r\n\r\n');
+    c.pause();
+    await new Promise((r) => setTimeout(r, 2500)); // past the proxy's 2 s linger
+    let got = 0;
+    let seenHead = false;
+    c.on('data', (d: Buffer) => {
+      if (!seenHead) {
+        const end = d.indexOf('\r\n\r\n');
+        if (end >= 0) {
+          seenHead = true;
+          got += d.length - end - 4;
+        }
+      } else got += d.length;
+    });
+    c.resume();
+    await once(c, 'close');
+    expect(got).toBe(big.length);
+  });
 });

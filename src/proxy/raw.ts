@@ -56,6 +56,7 @@ const CLIENT_ERRORS: Record<string, number> = {
 const LINGER_MS = 2000;
 /** Request headers the proxy writes itself (X-Forwarded-*, X-Request-Id) or filters (cookie). */
 const OWN_REQUEST = new Set([
+  'host',
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
@@ -101,6 +102,8 @@ export class RawConnection implements ParserEvents {
   private upgrade: Buffer | null = null;
   /** The connection is ending: no more requests are read. */
   private ending = false;
+  /** Reading is paused by the proxy: a whole request waits for the ones before it. */
+  private held = false;
   private clientEnded = false;
 
   constructor(
@@ -192,19 +195,26 @@ export class RawConnection implements ParserEvents {
     this.linger();
   }
 
-  /** Closes after the answer went out, reading (and dropping) what still comes for a moment. */
+  /**
+   * Closes once the answer is out: ends the socket and, once everything written is flushed,
+   * reads (and drops) what the client still sends for a moment before the socket is destroyed.
+   */
   private linger(): void {
     this.ending = true;
-    this.socket.resume();
-    if (this.clientEnded) return void this.socket.destroySoon();
-    this.socket.end();
-    const t = setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
-    this.socket.once('close', () => clearTimeout(t));
+    this.held = false;
+    const s = this.socket;
+    s.resume();
+    if (this.clientEnded) return void s.destroySoon();
+    s.end();
+    s.once('finish', () => {
+      const t = setTimeout(() => s.destroy(), LINGER_MS).unref();
+      s.once('close', () => clearTimeout(t));
+    });
   }
 
   /** The connection's timeouts, checked every connectionsCheckingInterval. */
   check(now: number, headersMs: number, requestMs: number, keepAliveMs: number): void {
-    if (this.ending) return;
+    if (this.ending || this.held) return; // not the client's delay while the proxy reads nothing
     const start = this.msgStart;
     if (start > 0) {
       const late =
@@ -229,8 +239,23 @@ export class RawConnection implements ParserEvents {
     this.host.idle(this.socket);
     if (x.closeAfter) return this.linger();
     const next = this.queue.shift();
-    if (next) return this.begin(next);
+    if (next) this.begin(next);
+    if (this.queue.length > 0 || this.active) return;
     if (this.upgrade) return this.handOff();
+    this.readOn();
+  }
+
+  /** The upstream took the request body it was sent: read the client on, unless the proxy holds it. */
+  bodyDrained(): void {
+    if (!this.held && !this.ending && !this.upgrade) this.socket.resume();
+  }
+
+  /** Reads again after the proxy held the connection (pipelining); a partial head's clock restarts. */
+  private readOn(): void {
+    if (this.held) {
+      this.held = false;
+      if (this.inMessage) this.msgStart = performance.now();
+    }
     this.socket.resume();
   }
 
@@ -265,14 +290,12 @@ export class RawConnection implements ParserEvents {
       let head = `${name} ${url} HTTP/${major}.${minor}\r\n`;
       for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
       this.upgrade = Buffer.from(`${head}\r\n`, 'latin1');
-      return 0;
+      return 2; // no body: what follows the head is the new protocol's (as node's server does)
     }
     const x = new RawExchange(this, name, url, minor === 1 && major === 1, headers, keepAlive);
     this.reading = x;
-    if (this.active) {
-      this.queue.push(x);
-      this.socket.pause(); // pipelined: read on once the ones before are answered
-    } else this.begin(x);
+    if (this.active) this.queue.push(x);
+    else this.begin(x);
     return 0;
   }
 
@@ -286,6 +309,11 @@ export class RawConnection implements ParserEvents {
     const x = this.reading;
     this.reading = null;
     x?.requestEnd();
+    if (this.queue.length > 0 && !this.held) {
+      // pipelined: a whole request waits for the ones before it; read on once they are answered
+      this.held = true;
+      this.socket.pause();
+    }
   }
 }
 
@@ -344,9 +372,9 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
    * still gets a 502 instead of a relayed head and a cut.
    */
   private pendingHead: string | null = null;
-  /** Waiting for a 'drain' (backpressure), so that one listener is enough. */
-  private clientWait = false;
-  private upstreamWait = false;
+  /** The 'drain' listener waiting on the client's or the upstream's socket (backpressure), if any. */
+  private clientDrain: (() => void) | null = null;
+  private upstreamDrain: { socket: net.Socket; fn: () => void } | null = null;
 
   constructor(
     private readonly conn: RawConnection,
@@ -390,9 +418,14 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
 
   /** Routes and sends the request on: host -> service, sticky key -> release -> target. */
   begin(started: number): void {
+    if (this.finished) return; // the client left while the daemon was starting
     this.started = started;
     const host = this.conn.host;
     if (host.retiring) this.closeAfter = true;
+    if (this.http11 && this.headers.host === undefined) {
+      this.closeAfter = true; // as node's http.Server (requireHostHeader)
+      return this.answer(400, 'an HTTP/1.1 request needs a Host header');
+    }
     const route = host.route(this.headers.host, this.conn.internal);
     if (!route) return this.answer(404, 'no service for this host', this.headers.host);
     this.route = route;
@@ -441,6 +474,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
     const id = (h['x-request-id'] as string | undefined) || randomUUID();
     this.own.set('x-request-id', id);
     let head = `${this.method} ${this.url} HTTP/1.1\r\n`;
+    if (h.host !== undefined) head += `host: ${h.host}\r\n`; // one, the one routed by
     const raw = this.raw;
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i].toLowerCase();
@@ -463,7 +497,8 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
         : c;
       if (kept) head += `cookie: ${kept}\r\n`;
     }
-    if (this.chunkedIn) head += 'transfer-encoding: chunked\r\n';
+    // re-chunked as it streams; other codings before chunked (gzip, ...) stay named
+    if (this.chunkedIn) head += `transfer-encoding: ${h['transfer-encoding'] as string}\r\n`;
     this.requestHead = `${head}\r\n`;
     if (h.expect?.toLowerCase() === '100-continue' && !this.refused)
       this.socket.write('HTTP/1.1 100 Continue\r\n\r\n');
@@ -504,14 +539,15 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
     const ok = this.chunkedIn
       ? (up.write(`${chunk.length.toString(16)}\r\n`), up.write(chunk), up.write('\r\n'))
       : up.write(chunk);
-    if (ok || this.upstreamWait) return;
+    if (ok || this.upstreamDrain) return;
     // Backpressure: read the client on once the upstream took what it has.
-    this.upstreamWait = true;
     this.socket.pause();
-    up.socket.once('drain', () => {
-      this.upstreamWait = false;
-      this.socket.resume();
-    });
+    const fn = () => {
+      this.upstreamDrain = null;
+      this.conn.bodyDrained();
+    };
+    this.upstreamDrain = { socket: up.socket, fn };
+    up.socket.once('drain', fn);
   }
 
   private endBody(): void {
@@ -551,10 +587,23 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
   abort(): void {
     this.upstream?.abandon();
     this.upstream = null;
+    this.unwait();
     this.release();
     if (this.finished) return;
     this.finished = true;
     this.log(true);
+  }
+
+  /** The exchange is over: its backpressure listeners must not wake a later one. */
+  private unwait(): void {
+    if (this.clientDrain) this.socket.off('drain', this.clientDrain);
+    this.clientDrain = null;
+    const u = this.upstreamDrain;
+    if (u) {
+      u.socket.off('drain', u.fn);
+      this.upstreamDrain = null;
+      this.conn.bodyDrained();
+    }
   }
 
   private release(): void {
@@ -610,18 +659,19 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
       ? (s.write(`${chunk.length.toString(16)}\r\n`), s.write(chunk), s.write('\r\n'))
       : s.write(chunk);
     const up = this.upstream;
-    if (ok || !up || this.clientWait) return;
-    this.clientWait = true;
+    if (ok || !up || this.clientDrain) return;
     up.pause();
-    s.once('drain', () => {
-      this.clientWait = false;
+    this.clientDrain = () => {
+      this.clientDrain = null;
       up.resume();
-    });
+    };
+    s.once('drain', this.clientDrain);
   }
 
   upstreamEnd(): void {
     this.upstreamFlush();
     this.upstream = null;
+    this.unwait();
     if (this.chunkedOut) this.socket.write('0\r\n\r\n');
     if (!this.requestDone) this.refused = true; // answered before the whole body came: not read on
     this.complete();
@@ -630,6 +680,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
   upstreamError(err: NodeJS.ErrnoException): void {
     const timedOut = this.upstream?.timedOut ?? false;
     this.upstream = null;
+    this.unwait();
     this.pendingHead = null; // parsed, not sent: the 502 below replaces it
     const failed = this.target;
     this.release();

@@ -67,11 +67,9 @@ export interface ProxyOptions {
    */
   inherited?: ReadonlyMap<string, net.Server>;
   /**
-   * Client for plain HTTP requests to the upstreams: 'http' (http-proxy-3 on
-   * a keep-alive http.Agent; the default) or 'undici' (a Pool per target
-   * origin; faster in some bench runs, but in CI it left 2 requests unanswered
-   * during a refused deploy once, so it stays opt-in until that is understood).
-   * WebSockets always go through http-proxy-3.
+   * How plain HTTP requests travel (DataPath); default defaultDataPath(). The faster ones
+   * (undici, raw) each left 2 requests unanswered in a CI run of a refused deploy in front
+   * of the busybox demo app, whose accept queue overflows under load (bench/README.md).
    */
   dataPath?: DataPath;
   /**
@@ -85,15 +83,16 @@ export interface ProxyOptions {
  * How the proxy carries plain HTTP requests: 'http' (node's http.Server and http-proxy-3 on a
  * keep-alive http.Agent), 'undici' (http.Server, undici Pools to the upstreams), or 'raw' (node's
  * llhttp parser on the sockets of both sides, src/proxy/raw.ts). WebSocket upgrades always go
- * through http.Server and http-proxy-3. Default: SHIPIT_PROXY_DATAPATH, else 'raw'.
+ * through http.Server and http-proxy-3. Default: SHIPIT_PROXY_DATAPATH, else 'http' (raw is
+ * opt-in until the accept-queue overflow of fork-per-connection apps is handled: bench/README.md).
  */
 export type DataPath = 'http' | 'undici' | 'raw';
 const DATA_PATHS: readonly string[] = ['http', 'undici', 'raw'];
 
-/** The data path named by SHIPIT_PROXY_DATAPATH, else 'raw'; an unknown name throws. */
+/** The data path named by SHIPIT_PROXY_DATAPATH, else 'http'; an unknown name throws. */
 export function defaultDataPath(env: NodeJS.ProcessEnv = process.env): DataPath {
   const v = env.SHIPIT_PROXY_DATAPATH;
-  if (v === undefined || v === '') return 'raw';
+  if (v === undefined || v === '') return 'http';
   if (!DATA_PATHS.includes(v))
     throw new Error(
       `SHIPIT_PROXY_DATAPATH=${v} is not a data path: use one of ${DATA_PATHS.join(', ')}`,

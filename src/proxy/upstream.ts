@@ -56,6 +56,7 @@ export class UpstreamConnection implements ParserEvents {
   /** Sends a request head (and whatever body follows through write()); the answer goes to user. */
   start(user: UpstreamUser, head: string): void {
     this.user = user;
+    this.socket.resume(); // a previous exchange may have paused it (backpressure)
     this.timedOut = false;
     this.socket.setTimeout(this.timeoutMs);
     this.socket.write(head, 'latin1');
@@ -158,16 +159,13 @@ export class UpstreamConnection implements ParserEvents {
     if (!user) return;
     this.user = null;
     if (this.keepAlive && !this.closed && user.requestDone) this.pool.put(this);
-    else {
-      this.closed = true;
-      this.pool.forget(this);
-      this.socket.destroy();
-    }
+    else this.socket.destroy(); // 'close' then forgets it and frees the parser (not from inside its parse)
     user.upstreamEnd();
   }
 
   /** Back in the pool: closed after idleMs unused. */
   idle(idleMs: number): void {
+    this.socket.resume(); // paused by a reader that was slow: an idle socket must see the upstream's FIN
     this.socket.setTimeout(idleMs);
   }
 
