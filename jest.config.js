@@ -19,7 +19,7 @@ module.exports = {
   coverageReporters: ['text-summary', 'lcov'],
   reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
   coverageThreshold: {
-    global: { statements: 94, branches: 86, functions: 94, lines: 95.5 },
+    global: { statements: 94.5, branches: 86.5, functions: 94.2, lines: 96 },
   },
   testTimeout: 120000,
 };
