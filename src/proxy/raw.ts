@@ -143,7 +143,7 @@ export class RawConnection implements ParserEvents {
    */
   private clientEnd(): void {
     this.clientEnded = true;
-    if (this.ending) return void this.socket.destroy();
+    if (this.ending) return void this.socket.destroySoon(); // closing already: once flushed
     const r = this.parser.finish();
     if (r !== undefined && typeof r !== 'number') return this.clientError(r.code);
     if (this.upgrade) return; // handed over once the exchange before it is answered
