@@ -119,6 +119,21 @@ async function exchange(
   });
 }
 
+/** A connection to port that keeps what it receives; waitFor(what) until it came, within ms. */
+async function openClient(port: number) {
+  const socket = net.connect(port, '127.0.0.1');
+  cleanups.push(() => socket.destroy());
+  await once(socket, 'connect');
+  let text = '';
+  socket.on('data', (d) => (text += d));
+  const waitFor = async (what: string, ms = 5000): Promise<string> => {
+    const end = Date.now() + ms;
+    while (!text.includes(what) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    return text;
+  };
+  return { socket, waitFor };
+}
+
 const count = (text: string, what: string) => text.split(what).length - 1;
 
 describe('raw data path framing', () => {
@@ -326,17 +341,9 @@ describe('raw data path framing', () => {
       cleanups.push(() => socket.destroy()); // an upgraded socket is not the http.Server's to close
     });
     const p = await proxyTo(portOf(up));
-    const c = net.connect(p.port, '127.0.0.1');
-    cleanups.push(() => c.destroy());
-    await once(c, 'connect');
-    let text = '';
-    c.on('data', (d) => (text += d));
+    const { socket: c, waitFor } = await openClient(p.port);
     c.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
-    const until = async (what: string) => {
-      const end = Date.now() + 5000;
-      while (!text.includes(what) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-      expect(text).toContain(what);
-    };
+    const until = async (what: string) => expect(await waitFor(what)).toContain(what);
     await until('plain');
     c.write('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping');
     await until('101 Switching Protocols');
@@ -352,19 +359,13 @@ describe('raw data path framing', () => {
       req.on('end', () => setTimeout(() => res.end(`${req.url}:${body};`), 30));
     });
     const p = await proxyTo(portOf(up));
-    const c = net.connect(p.port, '127.0.0.1');
-    cleanups.push(() => c.destroy());
-    await once(c, 'connect');
-    let text = '';
-    c.on('data', (d) => (text += d));
+    const { socket: c, waitFor } = await openClient(p.port);
     c.write(
       'GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n',
     );
     await new Promise((r) => setTimeout(r, 100));
     c.write('0123456789');
-    const end = Date.now() + 3000;
-    while (!text.includes('/b:0123456789;') && Date.now() < end)
-      await new Promise((r) => setTimeout(r, 10));
+    const text = await waitFor('/b:0123456789;', 3000);
     expect(text).toContain('/a:;');
     expect(text).toContain('/b:0123456789;');
   });
