@@ -73,6 +73,15 @@ const REASONS: Record<string, string> = {
   ERR_UNEXPECTED_UPGRADE: 'invalid_response',
 };
 
+/** A new upstream connection that was not accepted in time (retryable, reason `timeout`). */
+export function connectTimeoutError(ms: number): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(
+    `upstream did not accept a connection within ${ms}ms`,
+  );
+  err.code = 'ETIMEDOUT';
+  return err;
+}
+
 /** The `reason` label of shipit_upstream_errors_total for a socket error code. */
 export function errorReason(code: string | undefined): string {
   if (code?.startsWith('HPE_')) return 'invalid_response'; // the upstream's answer did not parse

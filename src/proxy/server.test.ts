@@ -7,7 +7,8 @@ import { pickRelease } from './picker';
 import { ProxyRouter } from './router';
 import { buildServiceRoute, RoutingTable, type ServiceRoute } from './routing-table';
 import { Target } from './target';
-import { DASHBOARD_COOKIE, ProxyServer, defaultDataPath } from './server';
+import { DASHBOARD_COOKIE, ProxyServer, defaultDataPath, type ProxyOptions } from './server';
+import { fullAcceptQueue } from '../testing/full-accept-queue';
 import { SESSION_COOKIE } from '../api/ui';
 
 interface Seen {
@@ -69,6 +70,8 @@ interface Reply {
 }
 
 interface CallOpts {
+  /** The proxy to call: the suite's unless given. */
+  port?: number;
   host?: string;
   path?: string;
   method?: string;
@@ -86,7 +89,7 @@ function send(o: CallOpts): { req: http.ClientRequest; reply: Promise<Reply> } {
   if (o.host !== undefined) headers.host = o.host;
   const req = http.request({
     host: '127.0.0.1',
-    port: proxyPort,
+    port: o.port ?? proxyPort,
     path: o.path ?? '/',
     method: o.method ?? 'GET',
     headers,
@@ -129,6 +132,27 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(what)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** A second proxy on the suite's router, with its own options, for the length of fn. */
+async function withProxy(
+  extra: Partial<ProxyOptions>,
+  fn: (p: ProxyServer, port: number) => Promise<void>,
+): Promise<void> {
+  const p = new ProxyServer(router, {
+    upstreamTimeoutMs: 300,
+    maxBodyBytes: 1024,
+    accessLog: null,
+    log: pino({ level: 'silent' }),
+    ...extra,
+  });
+  await p.listen(0, '127.0.0.1');
+  try {
+    await fn(p, p.address().port);
+  } finally {
+    p.server.closeAllConnections();
+    await p.close();
+  }
 }
 
 async function up(name: string, handler?: Handler): Promise<Upstream> {
@@ -195,32 +219,8 @@ describe('ProxyServer', () => {
         ['pools.test'],
         [{ number: 1, weight: 100, targets: [target(`p1-${dataPath}`, a.port)] }],
       );
-      const u = new ProxyServer(router, {
-        upstreamTimeoutMs: 300,
-        maxBodyBytes: 1024,
-        accessLog: null,
-        log: pino({ level: 'silent' }),
-        dataPath,
-      });
-      await u.listen(0, '127.0.0.1');
-      const get = () =>
-        new Promise<number>((resolve, reject) =>
-          http
-            .get(
-              {
-                port: u.address().port,
-                host: '127.0.0.1',
-                headers: { host: 'pools.test' },
-                agent: false,
-              },
-              (r) => {
-                r.resume();
-                resolve(r.statusCode ?? 0);
-              },
-            )
-            .on('error', reject),
-        );
-      try {
+      await withProxy({ dataPath }, async (u, port) => {
+        const get = async () => (await call({ port, host: 'pools.test' })).status;
         expect(await get()).toBe(200);
         expect(u.poolCount).toBe(1);
         expect(u.sweepPools(60_000)).toBe(0); // just used: kept
@@ -228,10 +228,7 @@ describe('ProxyServer', () => {
         expect(u.poolCount).toBe(0);
         expect(await get()).toBe(200);
         expect(u.poolCount).toBe(1);
-      } finally {
-        u.server.closeAllConnections();
-        await u.close();
-      }
+      });
     },
   );
 
@@ -463,6 +460,31 @@ describe('ProxyServer', () => {
     await until(() => router.target('slow1')!.inflight === 0);
   });
 
+  it('answers Expect: 100-continue itself, forwards the body without Expect, and still times the upstream out', async () => {
+    const hung = await up('expect-hung', (req) => req.resume()); // reads the body, never answers
+    router.setService(
+      'expect',
+      ['expect.test'],
+      [{ number: 1, weight: 100, targets: [target('expect1', hung.port)] }],
+    );
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxyPort,
+      method: 'POST',
+      headers: { host: 'expect.test', expect: '100-continue', 'content-length': '5' },
+      agent: false,
+    });
+    req.on('continue', () => req.end('hello'));
+    const [res] = (await within(once(req, 'response'), 3000, 'no answer')) as [
+      http.IncomingMessage,
+    ];
+    res.resume();
+    expect(res.statusCode).toBe(504);
+    expect(hung.seen).toHaveLength(1);
+    expect(hung.seen[0].headers.expect).toBeUndefined();
+    await until(() => router.target('expect1')!.inflight === 0);
+  });
+
   it('destroys the upstream request when the client aborts mid-request', async () => {
     let closedBeforeAnswer: (() => void) | null = null;
     const closed = new Promise<void>((r) => (closedBeforeAnswer = r));
@@ -531,37 +553,70 @@ describe('ProxyServer', () => {
           { number: 2, weight: 50, targets: [target(`ck2-${dataPath}`, two.port)] },
         ],
       );
-      const p = new ProxyServer(router, {
-        upstreamTimeoutMs: 300,
-        maxBodyBytes: 1024,
-        accessLog: null,
-        log: pino({ level: 'silent' }),
-        dataPath,
-      });
-      await p.listen(0, '127.0.0.1');
-      try {
-        const r = await new Promise<http.IncomingMessage>((resolve, reject) =>
-          http
-            .get(
-              {
-                port: p.address().port,
-                host: '127.0.0.1',
-                headers: { host: `cookies-${dataPath}.test` },
-                agent: false,
-              },
-              resolve,
-            )
-            .on('error', reject),
-        );
-        r.resume();
+      await withProxy({ dataPath }, async (_p, port) => {
+        const r = await call({ port, host: `cookies-${dataPath}.test` });
         expect(r.headers['set-cookie']).toEqual([
           expect.stringMatching(/^shipit-id=[0-9a-f-]{36};/),
           'session=abc; Path=/',
           'theme=dark; Path=/',
         ]);
+      });
+    },
+  );
+
+  it.each(['http', 'undici', 'raw'] as const)(
+    'gives up a connect the upstream does not accept within connectTimeoutMs and retries on another target (%s data path)',
+    async (dataPath) => {
+      const hole = await fullAcceptQueue();
+      const live = await up(`ct-live-${dataPath}`);
+      const svc = `ct-${dataPath}`;
+      try {
+        router.setService(
+          svc,
+          [`${svc}.test`],
+          [
+            {
+              number: 1,
+              weight: 100,
+              targets: [target(`${svc}-hole`, hole.port), target(`${svc}-live`, live.port)],
+            },
+          ],
+        );
+        await withProxy(
+          { dataPath, connectTimeoutMs: 150, upstreamTimeoutMs: 2000 },
+          async (_p, port) => {
+            // the hole is the least loaded, so it is picked first
+            router.target(`${svc}-live`)!.inflight = 5;
+            const t0 = Date.now();
+            const r = await call({ port, host: `${svc}.test`, path: '/ct' });
+            const took = Date.now() - t0;
+            router.target(`${svc}-live`)!.inflight -= 5;
+            expect(r.status).toBe(200);
+            expect(r.json().name).toBe(`ct-live-${dataPath}`);
+            expect(took).toBeGreaterThanOrEqual(140);
+            expect(took).toBeLessThan(1500); // not the upstream timeout, nor a SYN resent after 1 s
+            const hole1 = router.target(`${svc}-hole`)!;
+            expect([...hole1.stats.upstreamErrors]).toEqual([['timeout', 1]]);
+            expect(hole1.healthy).toBe(true); // busy, not gone: the passive check leaves it in
+            await until(() => hole1.inflight === 0 && router.target(`${svc}-live`)!.inflight === 0);
+
+            // The only target does not accept, and there is no other to retry on: 502 (not 504).
+            router.setService(
+              svc,
+              [`${svc}.test`],
+              [{ number: 1, weight: 100, targets: [target(`${svc}-hole`, hole.port)] }],
+            );
+            const t1 = Date.now();
+            const r2 = await call({ port, host: `${svc}.test` });
+            const took2 = Date.now() - t1;
+            expect(r2.status).toBe(502);
+            expect(JSON.parse(r2.body).message).toContain('ETIMEDOUT');
+            expect(took2).toBeGreaterThanOrEqual(140);
+            expect(took2).toBeLessThan(1500);
+          },
+        );
       } finally {
-        p.server.closeAllConnections();
-        await p.close();
+        hole.close();
       }
     },
   );

@@ -13,6 +13,7 @@ import {
   PIN_COOKIE,
   RETRYABLE,
   addCookie,
+  connectTimeoutError,
   cookie,
   errorReason,
   fallbackTarget,
@@ -34,6 +35,12 @@ import { UpstreamPool } from './upstream';
 
 export interface ProxyOptions {
   upstreamTimeoutMs: number;
+  /**
+   * A new upstream connection must be accepted within this (at most upstreamTimeoutMs); else
+   * it fails with ETIMEDOUT and the request is retried once on another container (SPEC §5),
+   * with a fresh connection. Default CONNECT_TIMEOUT_MS.
+   */
+  connectTimeoutMs?: number;
   maxBodyBytes: number;
   /** pino logger for the access log; null disables it. */
   accessLog: Logger | null;
@@ -112,6 +119,16 @@ const CTX = Symbol('shipit');
 /** A pool that took no request for this long is closed (a new one opens on the next request). */
 const POOL_IDLE_MS = 60_000;
 /**
+ * Default ProxyOptions.connectTimeoutMs. A container on this host accepts in
+ * well under a millisecond, unless its accept queue is full: then the kernel
+ * drops the SYN and resends it after 1 s, 3 s, 7 s, 15 s, 31 s, and under a
+ * steady load a connection can lose that race again and again (seen: requests
+ * waiting over 30 s on a busybox app with an accept backlog of 2). 2.5 s lets
+ * one resent SYN through; after that a fresh connection, to another container
+ * when there is one, has better odds.
+ */
+export const CONNECT_TIMEOUT_MS = 2500;
+/**
  * undici's Pool, loaded on first use: only the opt-in undici data path needs it, and
  * loading it costs ~90–130 ms of every daemon start (a restarted daemon serves sooner).
  */
@@ -166,6 +183,8 @@ export class ProxyServer {
   private readonly poolUsed = new Map<string, number>();
   private poolSweep: NodeJS.Timeout | null = null;
   readonly dataPath: DataPath;
+  /** ProxyOptions.connectTimeoutMs with its default, at most upstreamTimeoutMs. */
+  private readonly connectTimeoutMs: number;
   private readonly undici: boolean;
   /** raw data path: its connections, its upstream pools (by target url), node's own accept. */
   private readonly raw: boolean;
@@ -197,6 +216,10 @@ export class ProxyServer {
     private readonly opts: ProxyOptions,
   ) {
     const dataPath = (this.dataPath = opts.dataPath ?? defaultDataPath());
+    this.connectTimeoutMs = Math.min(
+      opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      opts.upstreamTimeoutMs,
+    );
     this.undici = dataPath === 'undici';
     this.raw = dataPath === 'raw';
     this.agent = new http.Agent({
@@ -216,6 +239,9 @@ export class ProxyServer {
         if (ctx) ctx.timedOut = true;
         proxyReq.destroy();
       });
+      // http-proxy-3 emits proxyReq on the request's 'socket' event: the socket is there now.
+      // (ClientRequest.setTimeout above only starts once the socket connected.)
+      if (proxyReq.socket) this.limitConnect(proxyReq.socket);
       // A 101 to a plain request: without this listener node's client just closes,
       // with no response and no error, and the client would wait forever.
       proxyReq.once('upgrade', (_res, socket: net.Socket) => {
@@ -368,10 +394,25 @@ export class ProxyServer {
     };
   }
 
+  /** http path: a socket the agent is still connecting fails with ETIMEDOUT (retryable) after connectTimeoutMs. */
+  private limitConnect(socket: net.Socket): void {
+    if (!socket.connecting) return; // a kept-alive one
+    const ms = this.connectTimeoutMs;
+    const timer = setTimeout(() => socket.destroy(connectTimeoutError(ms)), ms);
+    const clear = () => clearTimeout(timer);
+    socket.once('connect', clear);
+    socket.once('close', clear);
+  }
+
   private rawPool(target: Target): UpstreamPool {
     let pool = this.rawPools.get(target.url);
     if (!pool) {
-      pool = new UpstreamPool(target.host, target.port, this.opts.upstreamTimeoutMs, 4000);
+      const { upstreamTimeoutMs } = this.opts;
+      pool = new UpstreamPool(target.host, target.port, {
+        timeoutMs: upstreamTimeoutMs,
+        idleMs: 4000,
+        connectTimeoutMs: this.connectTimeoutMs,
+      });
       this.rawPools.set(target.url, pool);
       this.poolSweep ??= setInterval(() => this.sweepPools(POOL_IDLE_MS), POOL_IDLE_MS).unref();
     }
@@ -751,6 +792,9 @@ export class ProxyServer {
     target.inflight++;
     res.setHeader('x-shipit-release', String(target.release));
     if (this.undici) return this.dispatchUndici(req, res, ctx, target);
+    // node's server has sent the client its 100 Continue. And http-proxy-3 emits no
+    // proxyReq for a request with Expect, which would leave it without its timeouts.
+    delete req.headers.expect;
     this.proxy.web(req, res, { target: target.urlObject }, (err) =>
       this.onError(err as NodeJS.ErrnoException, req, res, ctx),
     );
@@ -765,7 +809,11 @@ export class ProxyServer {
   ): void {
     let pool = this.pools.get(target.url);
     if (!pool) {
-      pool = new (undiciPool())(target.url, { pipelining: 1, keepAliveTimeout: 4000 });
+      pool = new (undiciPool())(target.url, {
+        pipelining: 1,
+        keepAliveTimeout: 4000,
+        connect: { timeout: this.connectTimeoutMs },
+      });
       this.pools.set(target.url, pool);
       this.poolSweep ??= setInterval(() => this.sweepPools(POOL_IDLE_MS), POOL_IDLE_MS).unref();
     }
@@ -804,6 +852,8 @@ export class ProxyServer {
     ctx.abort = undefined;
     const code = err.code ?? '';
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') ctx.timedOut = true;
+    else if (code === 'UND_ERR_CONNECT_TIMEOUT')
+      err.code = 'ETIMEDOUT'; // retried, as on the other paths
     else if (err.message === 'bad upgrade') err.code = 'ERR_UNEXPECTED_UPGRADE';
     else if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') err.code = 'ECONNRESET';
     else if (

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { createParser, type Parser, type ParserEvents } from './llhttp';
+import { connectTimeoutError } from './http-util';
 
 /** The raw data path's side of one exchange with an upstream: its answer, as it is parsed. */
 export interface UpstreamUser {
@@ -38,14 +39,17 @@ export class UpstreamConnection implements ParserEvents {
   /** The answer is unusable (found during a parse): the exchange fails once the parse returns. */
   private broken: NodeJS.ErrnoException | null = null;
 
-  constructor(
-    private readonly pool: UpstreamPool,
-    private readonly timeoutMs: number,
-  ) {
+  constructor(private readonly pool: UpstreamPool) {
     this.parser = createParser('response', 0, this);
     const s = net.connect({ host: pool.host, port: pool.port, noDelay: true });
     this.socket = s;
-    s.once('connect', () => (this.connected = true));
+    const ms = pool.opts.connectTimeoutMs;
+    const connecting = setTimeout(() => this.fail(connectTimeoutError(ms)), ms);
+    s.once('connect', () => {
+      clearTimeout(connecting);
+      this.connected = true;
+    });
+    s.once('close', () => clearTimeout(connecting));
     s.on('data', (d: Buffer) => this.data(d));
     s.on('end', () => this.ended());
     s.on('error', (err) => this.fail(err));
@@ -58,7 +62,7 @@ export class UpstreamConnection implements ParserEvents {
     this.user = user;
     this.socket.resume(); // a previous exchange may have paused it (backpressure)
     this.timedOut = false;
-    this.socket.setTimeout(this.timeoutMs);
+    this.socket.setTimeout(this.pool.opts.timeoutMs);
     this.socket.write(head, 'latin1');
   }
 
@@ -179,6 +183,15 @@ export class UpstreamConnection implements ParserEvents {
   }
 }
 
+export interface UpstreamPoolOptions {
+  /** An exchange with no byte either way for this long fails (ETIMEDOUT, timedOut set). */
+  timeoutMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  idleMs: number;
+  /** A new connection not accepted within this fails with ETIMEDOUT (timedOut not set: retryable). */
+  connectTimeoutMs: number;
+}
+
 /** Keep-alive connections to one upstream (host:port), newest idle one first. */
 export class UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
@@ -189,20 +202,19 @@ export class UpstreamPool {
   constructor(
     readonly host: string,
     readonly port: number,
-    private readonly timeoutMs: number,
-    private readonly idleMs: number,
+    readonly opts: UpstreamPoolOptions,
   ) {}
 
   /** An idle connection, or a new one (connecting). */
   get(): UpstreamConnection {
     this.lastUsed = performance.now();
-    return this.idle.pop() ?? new UpstreamConnection(this, this.timeoutMs);
+    return this.idle.pop() ?? new UpstreamConnection(this);
   }
 
   /** @internal a connection whose answer ended and which stays open. */
   put(c: UpstreamConnection): void {
     if (this.closed) return void c.abandon();
-    c.idle(this.idleMs);
+    c.idle(this.opts.idleMs);
     this.idle.push(c);
   }
 
