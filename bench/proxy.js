@@ -315,12 +315,11 @@ async function run() {
       { key: 'direct', start: async () => ({ port: upstream.port, pids: () => [] }) },
       // proxied: the proxy gets CPU 1; the upstream shares CPU 0 with the load generator
       { key: 'nginx', start: () => startNginx(tmp, upstream.port) },
-      // the default data path (http), with and without the access log
+      // the default data path (raw), with and without the access log
       { key: 'shipit', start: shipit(true, CPU_PROF) },
       { key: 'shipitNoLog', start: shipit(false) },
-      // the opt-in data paths (ProxyOptions.dataPath, SHIPIT_PROXY_DATAPATH)
-      { key: 'shipitRaw', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'raw' }) },
-      { key: 'shipitRawNoLog', start: shipit(false, '', { BENCH_PROXY_DATAPATH: 'raw' }) },
+      // the other data paths (ProxyOptions.dataPath, SHIPIT_PROXY_DATAPATH)
+      { key: 'shipitHttp', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'http' }) },
       { key: 'shipitUndici', start: shipit(true, '', { BENCH_PROXY_DATAPATH: 'undici' }) },
     ];
     // BENCH_PROXY_EXPERIMENT=1: also bench/experiments/raw-proxy.js (not shipit; README)
@@ -357,9 +356,8 @@ async function run() {
   // the shipit variants after the default one, with their names in the table
   const others = [
     ['shipitNoLog', 'shipit without access log'],
-    ['shipitRaw', 'shipit (raw, opt-in)'],
-    ['shipitRawNoLog', 'shipit (raw) without access log'],
-    ['shipitUndici', 'shipit (undici, opt-in)'],
+    ['shipitHttp', 'shipit (http data path)'],
+    ['shipitUndici', 'shipit (undici data path)'],
   ].map(([key, name]) => ({ r: results[key], name }));
   const all = [d, n, s, ...others.map((o) => o.r)];
   const each = (f) => all.map(f).join(' / ');
@@ -376,7 +374,7 @@ async function run() {
   const proxied = [n, s, ...others.map((o) => o.r)];
   return [
     [
-      `throughput ${order} (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin}; shipit: the default http data path, access log on)`,
+      `throughput ${order} (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin}; shipit: the default raw data path, access log on)`,
       `${each((r) => f0(r.max.rps))} req/s`,
     ],
     ['p50 at max throughput, same order', `${each((r) => f2(r.max.p50))} ms`],
@@ -398,7 +396,6 @@ async function run() {
       ]),
     ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
     ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
-    ['CPU at max throughput, shipit (raw, opt-in): proxy / upstream / wrk', cpu(results.shipitRaw)],
     [
       `requests per proxy CPU-second at max throughput, nginx / shipit / ${others.map((o) => o.name).join(' / ')}`,
       proxied.map((r) => f0(perCpu(r))).join(' / '),

@@ -1079,10 +1079,10 @@ describe('ProxyServer fallback and weight 0', () => {
 });
 
 describe('defaultDataPath', () => {
-  it('is http unless SHIPIT_PROXY_DATAPATH names another; an unknown name is an error', () => {
-    expect(defaultDataPath({})).toBe('http');
-    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: '' })).toBe('http');
-    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'raw' })).toBe('raw');
+  it('is raw unless SHIPIT_PROXY_DATAPATH names another; an unknown name is an error', () => {
+    expect(defaultDataPath({})).toBe('raw');
+    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: '' })).toBe('raw');
+    expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'http' })).toBe('http');
     expect(defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'undici' })).toBe('undici');
     expect(() => defaultDataPath({ SHIPIT_PROXY_DATAPATH: 'fast' })).toThrow(
       'SHIPIT_PROXY_DATAPATH=fast is not a data path: use one of http, undici, raw',

@@ -73,11 +73,7 @@ export interface ProxyOptions {
    * upgrade), by listenerKey: listen() and listenInternal() take them instead of binding.
    */
   inherited?: ReadonlyMap<string, net.Server>;
-  /**
-   * How plain HTTP requests travel (DataPath); default defaultDataPath(). The faster ones
-   * (undici, raw) each left 2 requests unanswered in a CI run of a refused deploy in front
-   * of the busybox demo app, whose accept queue overflows under load (bench/README.md).
-   */
+  /** How plain HTTP requests travel (DataPath); default defaultDataPath(). */
   dataPath?: DataPath;
   /**
    * Answers a request before routing (ACME challenges, the HTTPS redirect): returns true when
@@ -87,19 +83,19 @@ export interface ProxyOptions {
 }
 
 /**
- * How the proxy carries plain HTTP requests: 'http' (node's http.Server and http-proxy-3 on a
- * keep-alive http.Agent), 'undici' (http.Server, undici Pools to the upstreams), or 'raw' (node's
- * llhttp parser on the sockets of both sides, src/proxy/raw.ts). WebSocket upgrades always go
- * through http.Server and http-proxy-3. Default: SHIPIT_PROXY_DATAPATH, else 'http' (raw is
- * opt-in until the accept-queue overflow of fork-per-connection apps is handled: bench/README.md).
+ * How the proxy carries plain HTTP requests: 'raw' (node's llhttp parser on the sockets of both
+ * sides, src/proxy/raw.ts; the default), 'http' (node's http.Server and http-proxy-3 on a
+ * keep-alive http.Agent) or 'undici' (http.Server, undici Pools to the upstreams). WebSocket
+ * upgrades always go through http.Server and http-proxy-3. Default: SHIPIT_PROXY_DATAPATH, else
+ * 'raw' (bench/README.md has each path's figures).
  */
 export type DataPath = 'http' | 'undici' | 'raw';
 const DATA_PATHS: readonly string[] = ['http', 'undici', 'raw'];
 
-/** The data path named by SHIPIT_PROXY_DATAPATH, else 'http'; an unknown name throws. */
+/** The data path named by SHIPIT_PROXY_DATAPATH, else 'raw'; an unknown name throws. */
 export function defaultDataPath(env: NodeJS.ProcessEnv = process.env): DataPath {
   const v = env.SHIPIT_PROXY_DATAPATH;
-  if (v === undefined || v === '') return 'http';
+  if (v === undefined || v === '') return 'raw';
   if (!DATA_PATHS.includes(v))
     throw new Error(
       `SHIPIT_PROXY_DATAPATH=${v} is not a data path: use one of ${DATA_PATHS.join(', ')}`,
