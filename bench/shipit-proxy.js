@@ -11,6 +11,7 @@ const pino = require('pino');
 const dist = path.resolve(__dirname, '..', 'dist');
 const { ProxyRouter } = require(path.join(dist, 'proxy', 'router.js'));
 const { ProxyServer } = require(path.join(dist, 'proxy', 'server.js'));
+const { AccessLogFile } = require(path.join(dist, 'proxy', 'access-log.js'));
 
 const cluster = require('node:cluster');
 
@@ -48,10 +49,7 @@ const accessLogFile =
     : process.argv[3];
 
 // As the daemon does it (src/daemon.ts): asynchronous, buffered access log.
-const accessDest = accessLogFile
-  ? pino.destination({ dest: accessLogFile, sync: false, minLength: 4096 })
-  : null;
-const accessLog = accessDest ? pino({ base: null }, accessDest) : null;
+const accessLog = accessLogFile ? new AccessLogFile(accessLogFile) : null;
 
 const router = new ProxyRouter();
 router.setService(
@@ -92,11 +90,7 @@ async function stop() {
   stopping = true;
   setTimeout(() => process.exit(0), 3000).unref();
   await proxy.close().catch(() => {});
-  try {
-    accessDest?.flushSync();
-  } catch {
-    // a write still in flight: the log is not what is measured
-  }
+  await accessLog?.close();
   process.exit(0);
 }
 process.on('SIGTERM', stop);

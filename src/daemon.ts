@@ -11,6 +11,7 @@ import { runtimeFor } from './docker/select-runtime';
 import { SqliteStore } from './store/sqlite';
 import { ProxyRouter } from './proxy/router';
 import { ProxyServer } from './proxy/server';
+import { AccessLogFile } from './proxy/access-log';
 import { HttpsService } from './tls/https';
 import { HealthMonitor } from './health/monitor';
 import { probe } from './health/probe';
@@ -117,7 +118,7 @@ export class Daemon {
     readonly locks: ServiceLocks,
     readonly proxy: ProxyServer,
     readonly api: ApiServer,
-    private readonly accessDest: ReturnType<typeof pino.destination>,
+    private readonly accessLog: AccessLogFile,
     readonly observe: Observability,
   ) {}
 
@@ -214,9 +215,9 @@ export class Daemon {
       tickMs: opts.tickMs,
     });
     // Asynchronous and buffered: the access log must never slow down or crash the proxy.
-    const accessDest = pino.destination({ dest: files.accessLog, sync: false, minLength: 4096 });
-    accessDest.on('error', (e: Error) => log.warn({ err: e.message }, 'access log write failed'));
-    const accessLog = pino({ base: null }, accessDest);
+    const accessLog = new AccessLogFile(files.accessLog, {
+      onError: (message) => log.warn({ err: message }, 'access log'),
+    });
     const proxy = new ProxyServer(router, {
       upstreamTimeoutMs: cfg.proxy.upstreamTimeoutMs,
       maxBodyBytes: cfg.proxy.maxBodyBytes,
@@ -245,7 +246,7 @@ export class Daemon {
       locks,
       proxy,
       api,
-      accessDest,
+      accessLog,
       observe,
     );
     daemon.scaler = scaler;
@@ -310,13 +311,7 @@ export class Daemon {
       proxy.hold();
       if (!opts.inherited) await listenProxy();
       // The access log is buffered: flushed every second so `shipit logs --access -f` stays live.
-      daemon.accessFlush = setInterval(() => {
-        try {
-          accessDest.flush();
-        } catch {
-          /* closing */
-        }
-      }, 1000);
+      daemon.accessFlush = setInterval(() => accessLog.flush(), 1000);
       daemon.accessFlush.unref();
       await daemon.discovery.ensure(Object.values(cfg.services));
       const report = await reconcile({
@@ -533,11 +528,7 @@ export class Daemon {
       }
     }
     if (this.accessFlush) clearInterval(this.accessFlush);
-    await new Promise<void>((r) => {
-      this.accessDest.once('close', r);
-      this.accessDest.once('error', r);
-      this.accessDest.end();
-    });
+    await this.accessLog.close();
     this.store.close();
     try {
       if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid))

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createParser, METHODS, type Parser, type ParserEvents } from './llhttp';
 import type { UpstreamConnection, UpstreamPool, UpstreamUser } from './upstream';
+import type { AccessLog } from './access-log';
 import type { ServiceRoute } from './routing-table';
 import type { Target } from './target';
 import type { ReleaseStats } from './stats';
@@ -22,7 +23,7 @@ export interface RawHost {
   readonly maxHeaderBytes: number;
   readonly maxBodyBytes: number;
   readonly upstreamTimeoutMs: number;
-  readonly accessLog: Logger | null;
+  readonly accessLog: AccessLog | null;
   readonly log: Logger;
   readonly canColdStart: boolean;
   /** Answers close their connection (daemon upgrade: another process accepts now). */
@@ -459,6 +460,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
     if (this.finished) return;
     this.send(status, message, service ?? this.route?.name);
     if (this.route) this.conn.host.unrouted(this.route.name).record(status, this.ms());
+    this.log(false);
     this.finished = true;
     this.conn.done(this);
   }
@@ -740,7 +742,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
     const log = this.conn.host.accessLog;
     if (!log || !this.route) return;
     const target = this.last;
-    log.info({
+    log.write({
       service: this.route.name,
       release: target?.release,
       container: target?.name,
@@ -748,7 +750,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
       url: this.url,
       status: this.statusCode,
       ms: Math.round(this.ms() * 10) / 10,
-      reqId: this.own.get('x-request-id'),
+      reqId: (this.own.get('x-request-id') ?? this.headers['x-request-id']) as string | undefined,
       aborted,
     });
   }

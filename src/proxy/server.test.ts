@@ -9,6 +9,7 @@ import { buildServiceRoute, RoutingTable, type ServiceRoute } from './routing-ta
 import { Target } from './target';
 import { DASHBOARD_COOKIE, ProxyServer, defaultDataPath, type ProxyOptions } from './server';
 import { fullAcceptQueue } from '../testing/full-accept-queue';
+import type { AccessEntry } from './access-log';
 import { SESSION_COOKIE } from '../api/ui';
 
 interface Seen {
@@ -458,6 +459,38 @@ describe('ProxyServer', () => {
     expect(took).toBeLessThan(2000);
     expect(slow.seen).toHaveLength(1); // a timed-out request is not retried
     await until(() => router.target('slow1')!.inflight === 0);
+  });
+
+  it('writes one access log entry per answer, its own answers included', async () => {
+    const app = await up('logged');
+    router.setService(
+      'logged',
+      ['logged.test'],
+      [{ number: 7, weight: 100, targets: [target('logged1', app.port)] }],
+    );
+    const entries: AccessEntry[] = [];
+    await withProxy({ accessLog: { write: (e) => entries.push(e) } }, async (_p, port) => {
+      const ok = await call({ port, host: 'logged.test', path: '/x?y=1', method: 'PUT' });
+      await call({ port, host: 'nobody.test' }); // 404: no service, not logged
+      await until(() => entries.length === 1);
+      expect(entries[0]).toEqual({
+        service: 'logged',
+        release: 7,
+        container: 'app-logged1',
+        method: 'PUT',
+        url: '/x?y=1',
+        status: 200,
+        ms: expect.any(Number),
+        reqId: ok.headers['x-request-id'],
+        aborted: false,
+      });
+      router.setHealth('logged1', false);
+      expect((await call({ port, host: 'logged.test' })).status).toBe(503);
+      await until(() => entries.length === 2);
+      expect(entries[1]).toEqual(
+        expect.objectContaining({ service: 'logged', status: 503, aborted: false }),
+      );
+    });
   });
 
   it('answers Expect: 100-continue itself, forwards the body without Expect, and still times the upstream out', async () => {

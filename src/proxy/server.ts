@@ -32,6 +32,7 @@ import { ConnectionTracker } from './connections';
 import { listenOnInherited } from '../handover';
 import { RawConnection, type RawHost } from './raw';
 import { UpstreamPool } from './upstream';
+import type { AccessLog } from './access-log';
 
 export interface ProxyOptions {
   upstreamTimeoutMs: number;
@@ -42,8 +43,8 @@ export interface ProxyOptions {
    */
   connectTimeoutMs?: number;
   maxBodyBytes: number;
-  /** pino logger for the access log; null disables it. */
-  accessLog: Logger | null;
+  /** Where each answer is logged (AccessLogFile); null disables the access log. */
+  accessLog: AccessLog | null;
   log: Logger;
   /**
    * Scale from zero: called when a service has no container at all; resolves
@@ -617,17 +618,39 @@ export class ProxyServer {
     const len = req.headers['content-length'];
     if (len !== undefined && Number(len) > this.opts.maxBodyBytes) {
       res.setHeader('connection', 'close');
-      send(res, 413, `request body larger than ${this.opts.maxBodyBytes} bytes`, route.name);
-      return void this.router.unrouted(route.name).record(413, performance.now() - started);
+      const why = `request body larger than ${this.opts.maxBodyBytes} bytes`;
+      return this.ownAnswer(req, res, 413, why, route.name, started);
     }
     const target = this.chooseTarget(req, res, route);
     if (!target) {
       if (this.opts.coldStart && isEmpty(route))
         return this.holdForColdStart(req, res, route, started);
-      send(res, 503, 'no healthy container', route.name);
-      return void this.router.unrouted(route.name).record(503, performance.now() - started);
+      return this.ownAnswer(req, res, 503, 'no healthy container', route.name, started);
     }
     this.forward(req, res, route, target, started, len);
+  }
+
+  /** The proxy answers a service's request by itself (413, 503): counted and logged as the service's. */
+  private ownAnswer(
+    req: Req,
+    res: http.ServerResponse,
+    status: number,
+    message: string,
+    service: string,
+    started: number,
+  ): void {
+    send(res, status, message, service);
+    const ms = performance.now() - started;
+    this.router.unrouted(service).record(status, ms);
+    this.opts.accessLog?.write({
+      service,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      status,
+      ms: Math.round(ms * 10) / 10,
+      reqId: req.headers['x-request-id'] as string | undefined,
+      aborted: false,
+    });
   }
 
   /**
@@ -644,8 +667,7 @@ export class ProxyServer {
     const name = route.name;
     const refuse = (why: string) => {
       if (res.headersSent || res.destroyed) return;
-      send(res, 503, why, name);
-      this.router.unrouted(name).record(503, performance.now() - started);
+      this.ownAnswer(req, res, 503, why, name, started);
     };
     this.waitForColdStart(
       name,
@@ -927,15 +949,15 @@ export class ProxyServer {
     if (target && res.writableFinished) target.stats.record(res.statusCode, ms);
     const log = this.opts.accessLog;
     if (log) {
-      log.info({
+      log.write({
         service: ctx.route.name,
         release: target?.release,
         container: target?.name,
-        method: req.method,
-        url: req.url,
+        method: req.method ?? '',
+        url: req.url ?? '',
         status: res.statusCode,
         ms: Math.round(ms * 10) / 10,
-        reqId: req.headers['x-request-id'],
+        reqId: req.headers['x-request-id'] as string | undefined, // set by setForwardHeaders
         aborted: !res.writableFinished,
       });
     }
