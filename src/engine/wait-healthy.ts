@@ -11,7 +11,9 @@ export interface WaitHealthyDeps {
 }
 
 /** While a container is still starting, probe this often rather than every interval. */
-const STARTUP_POLL_MS = 200;
+const STARTUP_POLL_MS = 50;
+/** While its probes fail, ask the runtime this often whether the container still runs. */
+const RUNNING_CHECK_MS = 1000;
 
 /**
  * Resolves when every container has passed healthyThreshold probes in a row
@@ -51,17 +53,19 @@ async function waitOne(
   deps: WaitHealthyDeps,
 ): Promise<void> {
   let successes = 0;
-  let probes = 0;
+  let checked = deps.clock.now();
   for (;;) {
     if (!c.ip) throw failed(`${c.name} has no address on the project network`);
     const r = await deps.probe(c.ip, c.port, hc);
-    probes++;
     const last = r.detail;
     if (r.ok) {
       if (++successes >= threshold) return;
     } else {
       successes = 0;
-      if (probes % 5 === 0) await assertRunning(c, last, deps.runtime);
+      if (deps.clock.now() - checked >= RUNNING_CHECK_MS) {
+        checked = deps.clock.now();
+        await assertRunning(c, last, deps.runtime);
+      }
     }
     const left = deadline - deps.clock.now();
     if (left <= 0) {
