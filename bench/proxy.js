@@ -11,8 +11,16 @@ const os = require('node:os');
 const path = require('node:path');
 const { ROOT, freePort, sleep } = require('./lib');
 
+/** Seconds of each fixed-rate run. */
 const SECONDS = Number(process.env.BENCH_PROXY_SECONDS || 8);
-const WARMUP_S = Number(process.env.BENCH_PROXY_WARMUP || 2);
+const WARMUP_S = Number(process.env.BENCH_PROXY_WARMUP || 1);
+/**
+ * Max throughput is measured in rounds of ROUND_S seconds, every server once per round, and
+ * the ratios are the median of each round's: the machine's speed drifts (another tenant), and
+ * a server measured minutes after another may meet a different machine.
+ */
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS || 3);
+const ROUND_S = Number(process.env.BENCH_PROXY_ROUND_SECONDS || 3);
 const CONNECTIONS = Number(process.env.BENCH_PROXY_CONNECTIONS || 50);
 const RATE = Number(process.env.BENCH_PROXY_RATE || 2000);
 /** Directory for `node --cpu-prof` of the shipit proxy (access-log variant); unset: no profile. */
@@ -282,6 +290,28 @@ function ensureTools() {
 const f0 = (x) => Math.round(x).toLocaleString('en-US');
 const f2 = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+/** One figure per field of a server's wrk rounds: the median (errors: the sum). */
+function medianRun(runs) {
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    cpu: runs[0].cpu.map((_, i) => median(runs.map((r) => r.cpu[i]))),
+  };
+}
+/** a / b in each round (the two measured back to back), and their median. */
+function pairedRatio(a, b, f) {
+  const each = a.rounds.map((r, i) => f(r) / f(b.rounds[i]));
+  return { median: median(each), each };
+}
+const pairedText = (p) =>
+  `${p.median.toFixed(2)}× (rounds: ${p.each.map((x) => `${x.toFixed(2)}×`).join(', ')})`;
 
 async function run() {
   ensureTools();
@@ -331,19 +361,31 @@ async function run() {
             String(upstream.port),
           ]),
       });
+    const started = [];
     for (const t of targets) {
-      process.stderr.write(`bench: proxy: ${t.key}...\n`);
-      setAffinity(upstream.child.pid, t.key === 'direct' ? SUT_CPU : LOAD_CPU);
       const server = await t.start();
       if (server.child) servers.push(server.child);
-      try {
-        await wrk(server.port, WARMUP_S);
-        const max = await wrk(server.port, SECONDS, [server.pids, upstream.pids]);
-        const fixed = await fixedRate(server.port);
-        results[t.key] = { max, fixed };
-      } finally {
-        await stop(server.child);
-      }
+      started.push({ key: t.key, server });
+    }
+    // the upstream shares CPU 0 with the load generator, unless it is the server under test
+    const measure = (key, f) => {
+      setAffinity(upstream.child.pid, key === 'direct' ? SUT_CPU : LOAD_CPU);
+      return f();
+    };
+    for (const { key, server } of started) await measure(key, () => wrk(server.port, WARMUP_S));
+    const rounds = {};
+    for (let r = 1; r <= ROUNDS; r++) {
+      process.stderr.write(`bench: proxy: round ${r} of ${ROUNDS}\n`);
+      for (const { key, server } of started)
+        (rounds[key] ??= []).push(
+          await measure(key, () => wrk(server.port, ROUND_S, [server.pids, upstream.pids])),
+        );
+    }
+    for (const { key, server } of started) {
+      process.stderr.write(`bench: proxy: fixed rate: ${key}\n`);
+      const fixed = await measure(key, () => fixedRate(server.port));
+      results[key] = { max: medianRun(rounds[key]), rounds: rounds[key], fixed };
+      await stop(server.child);
     }
   } finally {
     for (const c of servers) await stop(c, 'SIGKILL');
@@ -369,19 +411,22 @@ async function run() {
   const cpu = (r) => r.max.cpu.map((c) => `${Math.round(100 * c)}%`).join(' / ');
   // Requests per CPU-second of the proxy process(es): the proxy's cost whatever
   // the bottleneck was (the machine's other core, another tenant...).
-  const perCpu = (r) => r.max.rps / r.max.cpu[0];
+  const perCpuRound = (x) => x.rps / x.cpu[0];
+  const perCpu = (r) => median(r.rounds.map(perCpuRound));
+  const vsNginx = (r, f) => pairedText(pairedRatio(r, n, f));
+  const rps = (x) => x.rps;
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
   const proxied = [n, s, ...others.map((o) => o.r)];
   return [
     [
-      `throughput ${order} (wrk -t1 -c${CONNECTIONS}, ${SECONDS} s, ${pin}; shipit: the default raw data path, access log on)`,
+      `throughput ${order} (wrk -t1 -c${CONNECTIONS}, median of ${ROUNDS} rounds of ${ROUND_S} s, every server once per round, ${pin}; shipit: the default raw data path, access log on)`,
       `${each((r) => f0(r.max.rps))} req/s`,
     ],
     ['p50 at max throughput, same order', `${each((r) => f2(r.max.p50))} ms`],
     ['p99 at max throughput, same order', `${each((r) => f2(r.max.p99))} ms`],
-    ['throughput shipit / nginx (goal ≥ 0.8×)', ratio(s.max.rps, n.max.rps)],
-    ['throughput shipit / direct', ratio(s.max.rps, d.max.rps)],
-    ...others.map((o) => [`throughput ${o.name} / nginx`, ratio(o.r.max.rps, n.max.rps)]),
+    ['throughput shipit / nginx, median of the rounds (goal ≥ 0.8×)', vsNginx(s, rps)],
+    ['throughput shipit / direct', pairedText(pairedRatio(s, d, rps))],
+    ...others.map((o) => [`throughput ${o.name} / nginx`, vsNginx(o.r, rps)]),
     [
       `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
       `${each((r) => f2(r.fixed.p99))} ms`,
@@ -400,13 +445,10 @@ async function run() {
       `requests per proxy CPU-second at max throughput, nginx / shipit / ${others.map((o) => o.name).join(' / ')}`,
       proxied.map((r) => f0(perCpu(r))).join(' / '),
     ],
-    ['requests per proxy CPU-second, shipit / nginx', ratio(perCpu(s), perCpu(n))],
+    ['requests per proxy CPU-second, shipit / nginx', vsNginx(s, perCpuRound)],
     ...others
       .slice(1)
-      .map((o) => [
-        `requests per proxy CPU-second, ${o.name} / nginx`,
-        ratio(perCpu(o.r), perCpu(n)),
-      ]),
+      .map((o) => [`requests per proxy CPU-second, ${o.name} / nginx`, vsNginx(o.r, perCpuRound)]),
     ['failed requests, all proxy runs', String(errors)],
     ...(results.raw ? experimentRows(results.raw, n, perCpu) : []),
   ];
