@@ -11,16 +11,18 @@ const os = require('node:os');
 const path = require('node:path');
 const { ROOT, freePort, sleep } = require('./lib');
 
-/** Seconds of each fixed-rate run. */
-const SECONDS = Number(process.env.BENCH_PROXY_SECONDS || 8);
+/** Seconds of each fixed-rate round (RATE req/s; every server once per round, as for max throughput). */
+const SECONDS = Number(process.env.BENCH_PROXY_SECONDS || 2);
 const WARMUP_S = Number(process.env.BENCH_PROXY_WARMUP || 1);
 /**
  * Max throughput is measured in rounds of ROUND_S seconds, every server once per round, and
  * the ratios are the median of each round's: the machine's speed drifts (another tenant), and
  * a server measured minutes after another may meet a different machine.
  */
-const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS || 3);
-const ROUND_S = Number(process.env.BENCH_PROXY_ROUND_SECONDS || 3);
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS || 5);
+const ROUND_S = Number(process.env.BENCH_PROXY_ROUND_SECONDS || 2);
+/** Rounds of the fixed-rate runs (SECONDS each), every server once per round. */
+const FIXED_ROUNDS = Number(process.env.BENCH_PROXY_FIXED_ROUNDS || 3);
 const CONNECTIONS = Number(process.env.BENCH_PROXY_CONNECTIONS || 50);
 const RATE = Number(process.env.BENCH_PROXY_RATE || 2000);
 /** Directory for `node --cpu-prof` of the shipit proxy (access-log variant); unset: no profile. */
@@ -262,6 +264,16 @@ async function wrk(port, seconds, cpuOf = []) {
   };
 }
 
+/** p50/p99 of the rounds: the median of each (failed, unanswered: the sum). */
+function medianFixed(runs) {
+  return {
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    failed: runs.reduce((sum, r) => sum + r.failed, 0),
+    unanswered: runs.reduce((sum, r) => sum + r.unanswered, 0),
+  };
+}
+
 async function fixedRate(port) {
   const [cmd, argv] = pinned(LOAD_CPU, process.execPath, [
     path.join(__dirname, 'fixed-rate.js'),
@@ -381,10 +393,19 @@ async function run() {
           await measure(key, () => wrk(server.port, ROUND_S, [server.pids, upstream.pids])),
         );
     }
+    const fixedRounds = {};
+    for (let r = 1; r <= FIXED_ROUNDS; r++) {
+      process.stderr.write(`bench: proxy: fixed rate, round ${r} of ${FIXED_ROUNDS}\n`);
+      for (const { key, server } of started)
+        (fixedRounds[key] ??= []).push(await measure(key, () => fixedRate(server.port)));
+    }
     for (const { key, server } of started) {
-      process.stderr.write(`bench: proxy: fixed rate: ${key}\n`);
-      const fixed = await measure(key, () => fixedRate(server.port));
-      results[key] = { max: medianRun(rounds[key]), rounds: rounds[key], fixed };
+      results[key] = {
+        max: medianRun(rounds[key]),
+        rounds: rounds[key],
+        fixed: medianFixed(fixedRounds[key]),
+        fixedRounds: fixedRounds[key],
+      };
       await stop(server.child);
     }
   } finally {
@@ -415,6 +436,8 @@ async function run() {
   const perCpu = (r) => median(r.rounds.map(perCpuRound));
   const vsNginx = (r, f) => pairedText(pairedRatio(r, n, f));
   const rps = (x) => x.rps;
+  const fixedVsNginx = (r) =>
+    pairedText(pairedRatio({ rounds: r.fixedRounds }, { rounds: n.fixedRounds }, (x) => x.p99));
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
   const proxied = [n, s, ...others.map((o) => o.r)];
   return [
@@ -428,17 +451,17 @@ async function run() {
     ['throughput shipit / direct', pairedText(pairedRatio(s, d, rps))],
     ...others.map((o) => [`throughput ${o.name} / nginx`, vsNginx(o.r, rps)]),
     [
-      `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, ${SECONDS} s)`,
+      `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, median of ${FIXED_ROUNDS} rounds of ${SECONDS} s)`,
       `${each((r) => f2(r.fixed.p99))} ms`,
     ],
     [`p50 at a fixed ${f0(RATE)} req/s, same order`, `${each((r) => f2(r.fixed.p50))} ms`],
-    [`p99 at ${f0(RATE)} req/s shipit / nginx (goal ≤ 1.5×)`, ratio(s.fixed.p99, n.fixed.p99)],
+    [
+      `p99 at ${f0(RATE)} req/s shipit / nginx, median of the rounds (goal ≤ 1.5×)`,
+      fixedVsNginx(s),
+    ],
     ...others
       .slice(1)
-      .map((o) => [
-        `p99 at ${f0(RATE)} req/s ${o.name} / nginx`,
-        ratio(o.r.fixed.p99, n.fixed.p99),
-      ]),
+      .map((o) => [`p99 at ${f0(RATE)} req/s ${o.name} / nginx`, fixedVsNginx(o.r)]),
     ['CPU at max throughput, nginx: proxy / upstream / wrk', cpu(n)],
     ['CPU at max throughput, shipit: proxy / upstream / wrk', cpu(s)],
     [
