@@ -46,6 +46,27 @@ describe('control plane wiring in the daemon', () => {
     expect(up.stderr).toContain(`chmod 600 ${tokenFile}`);
   });
 
+  it('starts without an access log when its file cannot be opened, and says so', async () => {
+    fs.mkdirSync(path.join(dir, '.shipit', 'access.log'), { recursive: true }); // a directory
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => lines.push(l) });
+    const daemon = await Daemon.start(loadConfig({ path: cfgPath }), {
+      runtime: new FakeRuntime(),
+      log,
+    });
+    try {
+      expect((await run(['status', '--config', cfgPath])).code).toBe(0);
+      expect(lines.map((l) => JSON.parse(l) as { msg: string; err: string })).toContainEqual(
+        expect.objectContaining({
+          msg: 'cannot open the access log: running without it',
+          err: expect.stringMatching(/EISDIR/),
+        }),
+      );
+    } finally {
+      await daemon.shutdown(false);
+    }
+  });
+
   it('token rotate rewrites the daemon token file; the audit log lands in state.db', async () => {
     const daemon = await Daemon.start(loadConfig({ path: cfgPath }), {
       runtime: new FakeRuntime(),

@@ -118,7 +118,7 @@ export class Daemon {
     readonly locks: ServiceLocks,
     readonly proxy: ProxyServer,
     readonly api: ApiServer,
-    private readonly accessLog: AccessLogFile,
+    private readonly accessLog: AccessLogFile | null,
     readonly observe: Observability,
   ) {}
 
@@ -214,10 +214,19 @@ export class Daemon {
       cpu: (service, release) => observe.cpuOf(service, release),
       tickMs: opts.tickMs,
     });
-    // Asynchronous and buffered: the access log must never slow down or crash the proxy.
-    const accessLog = new AccessLogFile(files.accessLog, {
-      onError: (message) => log.warn({ err: message }, 'access log'),
-    });
+    // Asynchronous and buffered: the access log must never slow down or crash the proxy,
+    // nor keep the daemon from starting (a file it may not write: it runs without).
+    let accessLog: AccessLogFile | null = null;
+    try {
+      accessLog = new AccessLogFile(files.accessLog, {
+        onError: (message) => log.warn({ err: message }, 'access log'),
+      });
+    } catch (e) {
+      log.warn(
+        { err: (e as Error).message, file: files.accessLog },
+        'cannot open the access log: running without it',
+      );
+    }
     const proxy = new ProxyServer(router, {
       upstreamTimeoutMs: cfg.proxy.upstreamTimeoutMs,
       maxBodyBytes: cfg.proxy.maxBodyBytes,
@@ -311,7 +320,7 @@ export class Daemon {
       proxy.hold();
       if (!opts.inherited) await listenProxy();
       // The access log is buffered: flushed every second so `shipit logs --access -f` stays live.
-      daemon.accessFlush = setInterval(() => accessLog.flush(), 1000);
+      daemon.accessFlush = setInterval(() => accessLog?.flush(), 1000);
       daemon.accessFlush.unref();
       await daemon.discovery.ensure(Object.values(cfg.services));
       const report = await reconcile({
@@ -528,7 +537,7 @@ export class Daemon {
       }
     }
     if (this.accessFlush) clearInterval(this.accessFlush);
-    await this.accessLog.close();
+    await this.accessLog?.close();
     this.store.close();
     try {
       if (fs.readFileSync(this.files.pid, 'utf8').trim() === String(process.pid))

@@ -63,9 +63,10 @@ request() {
   [ "$proto" = HTTP/1.1 ] && keep=1
   clen=0
   expect=
+  ended=0
   while IFS= read -r -t 30 line; do
     line="${line%"$CR"}"
-    [ -z "$line" ] && break
+    [ -z "$line" ] && ended=1 && break
     value="${line#*:}"
     value="${value#"${value%%[! ]*}"}" # trim leading blanks
     case $line in
@@ -77,9 +78,14 @@ request() {
     esac
   done
 
+  # The head ended without its blank line (silence, or the client left): not
+  # one more request on this connection.
+  [ "$ended" = 1 ] || keep=0
   # Drain the body so that the next request starts where it ends, and closing
-  # the socket does not reset the connection (ash's `read -n` is not portable;
-  # head -c stops after exactly N bytes).
+  # the socket does not reset the connection (ash's `read -n` is not portable).
+  # head -c reads N bytes through stdio and may take bytes after them that are
+  # already there: a client that pipelines a request behind a body would lose it
+  # (shipit's proxy never pipelines to an upstream).
   case $clen in
     '' | *[!0-9]*)
       keep=0

@@ -21,6 +21,8 @@ export interface AccessLog {
 }
 
 const str = JSON.stringify;
+/** onError is called at most this often. */
+const WARN_EVERY_MS = 10_000;
 
 /**
  * One JSON line as pino writes it with `base: null` (`level` 30, `time` in ms, then the
@@ -40,7 +42,7 @@ export interface AccessLogFileOptions {
   chunkBytes?: number;
   /** Lines beyond this much waiting (the disk is slower than the traffic) are dropped. Default 16 MiB. */
   maxBufferedBytes?: number;
-  /** A failed write (its lines are lost), or lines dropped (at most one call per 10 s). */
+  /** A failed write (its lines are lost) or lines dropped; at most one call per 10 s. */
   onError?: (message: string) => void;
 }
 
@@ -58,13 +60,15 @@ export class AccessLogFile implements AccessLog {
   private buf = '';
   private writing = false;
   private closed = false;
-  /** Lines dropped since the last warning, and when that was (at most one per 10 s). */
+  /** Lines dropped since the last warning. */
   private dropped = 0;
-  private warnedAt = 0;
+  /** When onError was last called: at most once per WARN_EVERY_MS. */
+  private warnedAt = -Infinity;
   private readonly chunkBytes: number;
   private readonly maxBufferedBytes: number;
   private idle: (() => void)[] = [];
 
+  /** Opens (creates) the file for appending; throws when it cannot. */
   constructor(
     file: string,
     private readonly opts: AccessLogFileOptions = {},
@@ -78,14 +82,7 @@ export class AccessLogFile implements AccessLog {
     if (this.closed) return;
     if (this.buf.length >= this.maxBufferedBytes) {
       this.dropped++;
-      const now = Date.now();
-      if (now - this.warnedAt >= 10_000) {
-        this.warnedAt = now;
-        this.opts.onError?.(
-          `the disk is behind the traffic: ${this.dropped} access log line(s) dropped`,
-        );
-        this.dropped = 0;
-      }
+      this.warn();
       return;
     }
     this.buf += accessLine(e, Date.now());
@@ -95,15 +92,35 @@ export class AccessLogFile implements AccessLog {
   /** Starts writing what is buffered, unless a write is under way (it writes the rest after). */
   flush(): void {
     if (this.writing || this.buf === '') return;
-    const chunk = this.buf;
+    const chunk = Buffer.from(this.buf);
     this.buf = '';
     this.writing = true;
-    fs.write(this.fd, chunk, null, 'utf8', (err) => {
+    this.writeOut(chunk, 0);
+  }
+
+  /** Writes chunk from offset on; a short write goes on with the rest. */
+  private writeOut(chunk: Buffer, offset: number): void {
+    fs.write(this.fd, chunk, offset, chunk.length - offset, null, (err, written) => {
+      if (!err && offset + written < chunk.length) return this.writeOut(chunk, offset + written);
       this.writing = false;
-      if (err) this.opts.onError?.(`access log write failed: ${err.message}`);
+      if (err) this.warn(`access log write failed: ${err.message}`);
+      if (this.dropped > 0) this.warn();
       if (this.buf.length >= this.chunkBytes || (this.closed && this.buf !== '')) this.flush();
       if (!this.writing) for (const done of this.idle.splice(0)) done();
     });
+  }
+
+  /** Tells onError what went wrong (the dropped lines, if no message), at most once per 10 s. */
+  private warn(message?: string): void {
+    const now = Date.now();
+    if (now - this.warnedAt < WARN_EVERY_MS) return;
+    this.warnedAt = now;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    const lost = dropped
+      ? `the disk is behind the traffic: ${dropped} access log line(s) dropped`
+      : '';
+    this.opts.onError?.([message, lost].filter(Boolean).join('; '));
   }
 
   /** Writes what is buffered and closes the file; later lines are not written. */

@@ -487,10 +487,28 @@ describe('ProxyServer', () => {
       router.setHealth('logged1', false);
       expect((await call({ port, host: 'logged.test' })).status).toBe(503);
       await until(() => entries.length === 2);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(entries).toHaveLength(2); // one entry per answer, none late
       expect(entries[1]).toEqual(
         expect.objectContaining({ service: 'logged', status: 503, aborted: false }),
       );
     });
+  });
+
+  it('times a connect out after 2.5 s, or upstreamTimeoutMs if shorter; upstreamTimeoutMs 0 leaves it at 2.5 s', () => {
+    const make = (o: Partial<ProxyOptions>) =>
+      new ProxyServer(router, {
+        upstreamTimeoutMs: 30_000,
+        maxBodyBytes: 1,
+        accessLog: null,
+        log: pino({ level: 'silent' }),
+        ...o,
+      }).connectTimeoutMs;
+    expect(make({})).toBe(2500);
+    expect(make({ upstreamTimeoutMs: 300 })).toBe(300);
+    expect(make({ upstreamTimeoutMs: 0 })).toBe(2500); // no upstream timeout: still a connect one
+    expect(make({ connectTimeoutMs: 100 })).toBe(100);
+    expect(make({ connectTimeoutMs: 0, upstreamTimeoutMs: 0 })).toBe(0);
   });
 
   it('answers Expect: 100-continue itself, forwards the body without Expect, and still times the upstream out', async () => {
@@ -600,8 +618,8 @@ describe('ProxyServer', () => {
   it.each(['http', 'undici', 'raw'] as const)(
     'gives up a connect the upstream does not accept within connectTimeoutMs and retries on another target (%s data path)',
     async (dataPath) => {
-      const hole = await fullAcceptQueue();
       const live = await up(`ct-live-${dataPath}`);
+      const hole = await fullAcceptQueue();
       const svc = `ct-${dataPath}`;
       try {
         router.setService(

@@ -39,7 +39,7 @@ export interface ProxyOptions {
   /**
    * A new upstream connection must be accepted within this (at most upstreamTimeoutMs); else
    * it fails with ETIMEDOUT and the request is retried once on another container (SPEC §5),
-   * with a fresh connection. Default CONNECT_TIMEOUT_MS.
+   * with a fresh connection. Default CONNECT_TIMEOUT_MS; 0 for none.
    */
   connectTimeoutMs?: number;
   maxBodyBytes: number;
@@ -180,8 +180,8 @@ export class ProxyServer {
   private readonly poolUsed = new Map<string, number>();
   private poolSweep: NodeJS.Timeout | null = null;
   readonly dataPath: DataPath;
-  /** ProxyOptions.connectTimeoutMs with its default, at most upstreamTimeoutMs. */
-  private readonly connectTimeoutMs: number;
+  /** ProxyOptions.connectTimeoutMs with its default, at most upstreamTimeoutMs; 0: none. */
+  readonly connectTimeoutMs: number;
   private readonly undici: boolean;
   /** raw data path: its connections, its upstream pools (by target url), node's own accept. */
   private readonly raw: boolean;
@@ -213,10 +213,10 @@ export class ProxyServer {
     private readonly opts: ProxyOptions,
   ) {
     const dataPath = (this.dataPath = opts.dataPath ?? defaultDataPath());
-    this.connectTimeoutMs = Math.min(
-      opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
-      opts.upstreamTimeoutMs,
-    );
+    // upstreamTimeoutMs 0: no upstream timeout, but still the connect timeout
+    const connect = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    const upstream = opts.upstreamTimeoutMs;
+    this.connectTimeoutMs = upstream > 0 ? Math.min(connect, upstream) : connect;
     this.undici = dataPath === 'undici';
     this.raw = dataPath === 'raw';
     this.agent = new http.Agent({
@@ -393,8 +393,8 @@ export class ProxyServer {
 
   /** http path: a socket the agent is still connecting fails with ETIMEDOUT (retryable) after connectTimeoutMs. */
   private limitConnect(socket: net.Socket): void {
-    if (!socket.connecting) return; // a kept-alive one
     const ms = this.connectTimeoutMs;
+    if (!socket.connecting || ms <= 0) return; // a kept-alive one, or no connect timeout
     const timer = setTimeout(() => socket.destroy(connectTimeoutError(ms)), ms);
     const clear = () => clearTimeout(timer);
     socket.once('connect', clear);

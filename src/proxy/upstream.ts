@@ -44,7 +44,8 @@ export class UpstreamConnection implements ParserEvents {
     const s = net.connect({ host: pool.host, port: pool.port, noDelay: true });
     this.socket = s;
     const ms = pool.opts.connectTimeoutMs;
-    const connecting = setTimeout(() => this.fail(connectTimeoutError(ms)), ms);
+    const connecting =
+      ms > 0 ? setTimeout(() => this.fail(connectTimeoutError(ms)), ms) : undefined;
     s.once('connect', () => {
       clearTimeout(connecting);
       this.connected = true;
@@ -188,7 +189,7 @@ export interface UpstreamPoolOptions {
   timeoutMs: number;
   /** An idle kept-alive connection is closed after this. */
   idleMs: number;
-  /** A new connection not accepted within this fails with ETIMEDOUT (timedOut not set: retryable). */
+  /** A new connection not accepted within this fails with ETIMEDOUT (timedOut not set: retryable); 0: never. */
   connectTimeoutMs: number;
 }
 
