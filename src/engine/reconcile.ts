@@ -141,14 +141,21 @@ export async function reconcile(d: ReconcileDeps): Promise<ReconcileReport> {
     const routed = [];
     const unhealthy: string[] = [];
     let answered = false; // some container answered its probe (well or badly), or refused it
-    for (const r of lives) {
-      const mine = containers.filter(
+    const ofRelease = lives.map((r) =>
+      containers.filter(
         (c) => c.service === service && c.release === r.number && c.running && c.ip,
-      );
-      // One probe each before routing, so a container that died meanwhile gets no traffic.
-      const health = await Promise.all(
-        mine.map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck)),
-      );
+      ),
+    );
+    // One probe each before routing, so a container that died meanwhile gets no traffic;
+    // every release's at once (rainbow: several live releases).
+    const probed = await Promise.all(
+      lives.map((r, k) =>
+        Promise.all(ofRelease[k].map((c) => firstProbe(c, d, r.spec.port, r.spec.healthcheck))),
+      ),
+    );
+    for (const [k, r] of lives.entries()) {
+      const mine = ofRelease[k];
+      const health = probed[k];
       mine.forEach((c, i) => {
         if (!health[i].ok) unhealthy.push(c.id);
         if (!health[i].timedOut) answered = true;
