@@ -8,7 +8,7 @@ export interface AccessEntry {
   method: string;
   url: string;
   status: number;
-  /** From the request's head to the answer's end, 0.1 ms steps. */
+  /** From the request's head to the answer's end; the line rounds it to 0.1 ms. */
   ms: number;
   reqId?: string;
   /** The client left before the whole answer was out. */
@@ -32,7 +32,8 @@ export function accessLine(e: AccessEntry, time: number): string {
   let s = `{"level":30,"time":${time},"service":${str(e.service)}`;
   if (e.release !== undefined) s += `,"release":${e.release}`;
   if (e.container !== undefined) s += `,"container":${str(e.container)}`;
-  s += `,"method":${str(e.method)},"url":${str(e.url)},"status":${e.status},"ms":${e.ms}`;
+  const ms = Math.round(e.ms * 10) / 10;
+  s += `,"method":${str(e.method)},"url":${str(e.url)},"status":${e.status},"ms":${ms}`;
   if (e.reqId !== undefined) s += `,"reqId":${str(e.reqId)}`;
   return `${s},"aborted":${e.aborted}}\n`;
 }

@@ -761,7 +761,7 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
       method: this.method,
       url: this.url,
       status: this.statusCode,
-      ms: Math.round(this.ms() * 10) / 10,
+      ms: this.ms(),
       reqId: (this.own.get('x-request-id') ?? this.headers['x-request-id']) as string | undefined,
       aborted,
     });

@@ -404,9 +404,8 @@ export class ProxyServer {
   private rawPool(target: Target): UpstreamPool {
     let pool = this.rawPools.get(target.url);
     if (!pool) {
-      const { upstreamTimeoutMs } = this.opts;
       pool = new UpstreamPool(target.host, target.port, {
-        timeoutMs: upstreamTimeoutMs,
+        timeoutMs: this.opts.upstreamTimeoutMs,
         idleMs: 4000,
         connectTimeoutMs: this.connectTimeoutMs,
       });
@@ -642,14 +641,28 @@ export class ProxyServer {
     send(res, status, message, service);
     const ms = performance.now() - started;
     this.router.unrouted(service).record(status, ms);
+    this.logAccess(req, service, undefined, status, ms, false);
+  }
+
+  /** One access log entry (http and undici paths). */
+  private logAccess(
+    req: Req,
+    service: string,
+    target: Target | undefined,
+    status: number,
+    ms: number,
+    aborted: boolean,
+  ): void {
     this.opts.accessLog?.write({
       service,
+      release: target?.release,
+      container: target?.name,
       method: req.method ?? '',
       url: req.url ?? '',
       status,
-      ms: Math.round(ms * 10) / 10,
-      reqId: req.headers['x-request-id'] as string | undefined,
-      aborted: false,
+      ms,
+      reqId: req.headers['x-request-id'] as string | undefined, // set by setForwardHeaders, if forwarded
+      aborted,
     });
   }
 
@@ -947,20 +960,7 @@ export class ProxyServer {
     const ms = performance.now() - ctx.started;
     // Counted on the release that answered; a client that left early is not the release's fault.
     if (target && res.writableFinished) target.stats.record(res.statusCode, ms);
-    const log = this.opts.accessLog;
-    if (log) {
-      log.write({
-        service: ctx.route.name,
-        release: target?.release,
-        container: target?.name,
-        method: req.method ?? '',
-        url: req.url ?? '',
-        status: res.statusCode,
-        ms: Math.round(ms * 10) / 10,
-        reqId: req.headers['x-request-id'] as string | undefined, // set by setForwardHeaders
-        aborted: !res.writableFinished,
-      });
-    }
+    this.logAccess(req, ctx.route.name, target, res.statusCode, ms, !res.writableFinished);
   }
 
   private upgrade(req: Req, socket: net.Socket, head: Buffer): void {
