@@ -135,18 +135,21 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
+/** The suite's proxy options, with extra on top. */
+const options = (extra: Partial<ProxyOptions> = {}): ProxyOptions => ({
+  upstreamTimeoutMs: 300,
+  maxBodyBytes: 1024,
+  accessLog: null,
+  log: pino({ level: 'silent' }),
+  ...extra,
+});
+
 /** A second proxy on the suite's router, with its own options, for the length of fn. */
 async function withProxy(
   extra: Partial<ProxyOptions>,
   fn: (p: ProxyServer, port: number) => Promise<void>,
 ): Promise<void> {
-  const p = new ProxyServer(router, {
-    upstreamTimeoutMs: 300,
-    maxBodyBytes: 1024,
-    accessLog: null,
-    log: pino({ level: 'silent' }),
-    ...extra,
-  });
+  const p = new ProxyServer(router, options(extra));
   await p.listen(0, '127.0.0.1');
   try {
     await fn(p, p.address().port);
@@ -164,12 +167,7 @@ async function up(name: string, handler?: Handler): Promise<Upstream> {
 
 beforeAll(async () => {
   router = new ProxyRouter();
-  proxy = new ProxyServer(router, {
-    upstreamTimeoutMs: 300,
-    maxBodyBytes: 1024,
-    accessLog: null,
-    log: pino({ level: 'silent' }),
-  });
+  proxy = new ProxyServer(router, options());
   await proxy.listen(0, '127.0.0.1');
   proxyPort = proxy.address().port;
 });
@@ -497,13 +495,7 @@ describe('ProxyServer', () => {
 
   it('times a connect out after 2.5 s, or upstreamTimeoutMs if shorter; upstreamTimeoutMs 0 leaves it at 2.5 s', () => {
     const make = (o: Partial<ProxyOptions>) =>
-      new ProxyServer(router, {
-        upstreamTimeoutMs: 30_000,
-        maxBodyBytes: 1,
-        accessLog: null,
-        log: pino({ level: 'silent' }),
-        ...o,
-      }).connectTimeoutMs;
+      new ProxyServer(router, options({ upstreamTimeoutMs: 30_000, ...o })).connectTimeoutMs;
     expect(make({})).toBe(2500);
     expect(make({ upstreamTimeoutMs: 300 })).toBe(300);
     expect(make({ upstreamTimeoutMs: 0 })).toBe(2500); // no upstream timeout: still a connect one
