@@ -317,9 +317,9 @@ function medianRun(runs) {
     cpu: runs[0].cpu.map((_, i) => median(runs.map((r) => r.cpu[i]))),
   };
 }
-/** a / b in each round (the two measured back to back), and their median. */
+/** a / b in each round (the two measured back to back, runs by round), and their median. */
 function pairedRatio(a, b, f) {
-  const each = a.rounds.map((r, i) => f(r) / f(b.rounds[i]));
+  const each = a.map((r, i) => f(r) / f(b[i]));
   return { median: median(each), each };
 }
 const pairedText = (p) =>
@@ -385,20 +385,22 @@ async function run() {
       return f();
     };
     for (const { key, server } of started) await measure(key, () => wrk(server.port, WARMUP_S));
-    const rounds = {};
-    for (let r = 1; r <= ROUNDS; r++) {
-      process.stderr.write(`bench: proxy: round ${r} of ${ROUNDS}\n`);
-      for (const { key, server } of started)
-        (rounds[key] ??= []).push(
-          await measure(key, () => wrk(server.port, ROUND_S, [server.pids, upstream.pids])),
-        );
-    }
-    const fixedRounds = {};
-    for (let r = 1; r <= FIXED_ROUNDS; r++) {
-      process.stderr.write(`bench: proxy: fixed rate, round ${r} of ${FIXED_ROUNDS}\n`);
-      for (const { key, server } of started)
-        (fixedRounds[key] ??= []).push(await measure(key, () => fixedRate(server.port)));
-    }
+    // count rounds of run(server), every server once per round: each server's runs, by key
+    const inRounds = async (count, what, run) => {
+      const runs = {};
+      for (let r = 1; r <= count; r++) {
+        process.stderr.write(`bench: proxy: ${what}, round ${r} of ${count}\n`);
+        for (const { key, server } of started)
+          (runs[key] ??= []).push(await measure(key, () => run(server)));
+      }
+      return runs;
+    };
+    const rounds = await inRounds(ROUNDS, 'max throughput', (server) =>
+      wrk(server.port, ROUND_S, [server.pids, upstream.pids]),
+    );
+    const fixedRounds = await inRounds(FIXED_ROUNDS, 'fixed rate', (server) =>
+      fixedRate(server.port),
+    );
     for (const { key, server } of started) {
       results[key] = {
         max: medianRun(rounds[key]),
@@ -434,10 +436,9 @@ async function run() {
   // the bottleneck was (the machine's other core, another tenant...).
   const perCpuRound = (x) => x.rps / x.cpu[0];
   const perCpu = (r) => median(r.rounds.map(perCpuRound));
-  const vsNginx = (r, f) => pairedText(pairedRatio(r, n, f));
+  const vsNginx = (r, f) => pairedText(pairedRatio(r.rounds, n.rounds, f));
   const rps = (x) => x.rps;
-  const fixedVsNginx = (r) =>
-    pairedText(pairedRatio({ rounds: r.fixedRounds }, { rounds: n.fixedRounds }, (x) => x.p99));
+  const fixedVsNginx = (r) => pairedText(pairedRatio(r.fixedRounds, n.fixedRounds, (x) => x.p99));
   const pin = PIN ? `wrk on CPU ${LOAD_CPU}, server under test on CPU ${SUT_CPU}` : 'unpinned';
   const proxied = [n, s, ...others.map((o) => o.r)];
   return [
@@ -448,7 +449,7 @@ async function run() {
     ['p50 at max throughput, same order', `${each((r) => f2(r.max.p50))} ms`],
     ['p99 at max throughput, same order', `${each((r) => f2(r.max.p99))} ms`],
     ['throughput shipit / nginx, median of the rounds (goal ≥ 0.8×)', vsNginx(s, rps)],
-    ['throughput shipit / direct', pairedText(pairedRatio(s, d, rps))],
+    ['throughput shipit / direct', pairedText(pairedRatio(s.rounds, d.rounds, rps))],
     ...others.map((o) => [`throughput ${o.name} / nginx`, vsNginx(o.r, rps)]),
     [
       `p99 at a fixed ${f0(RATE)} req/s, same order (open loop, ${CONNECTIONS} connections, median of ${FIXED_ROUNDS} rounds of ${SECONDS} s)`,
