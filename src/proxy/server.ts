@@ -225,6 +225,14 @@ export class ProxyServer {
       maxFreeSockets: 1024,
       scheduling: 'lifo',
     });
+    // Every new upstream socket of the agent gets the connect timeout (ClientRequest.setTimeout
+    // only starts once a socket is connected).
+    const createConnection = this.agent.createConnection.bind(this.agent);
+    this.agent.createConnection = (options, callback) => {
+      const socket = createConnection(options, callback) as net.Socket;
+      this.limitConnect(socket);
+      return socket;
+    };
     this.proxy = createProxyServer({ agent: this.agent, xfwd: false, ws: true });
     this.proxy.on('proxyReq', (proxyReq, req) => {
       const ctx = (req as Req)[CTX];
@@ -236,9 +244,6 @@ export class ProxyServer {
         if (ctx) ctx.timedOut = true;
         proxyReq.destroy();
       });
-      // http-proxy-3 emits proxyReq on the request's 'socket' event: the socket is there now.
-      // (ClientRequest.setTimeout above only starts once the socket connected.)
-      if (proxyReq.socket) this.limitConnect(proxyReq.socket);
       // A 101 to a plain request: without this listener node's client just closes,
       // with no response and no error, and the client would wait forever.
       proxyReq.once('upgrade', (_res, socket: net.Socket) => {
@@ -391,10 +396,10 @@ export class ProxyServer {
     };
   }
 
-  /** http path: a socket the agent is still connecting fails with ETIMEDOUT (retryable) after connectTimeoutMs. */
+  /** http path: a socket the agent is connecting fails with ETIMEDOUT (retryable) after connectTimeoutMs. */
   private limitConnect(socket: net.Socket): void {
     const ms = this.connectTimeoutMs;
-    if (!socket.connecting || ms <= 0) return; // a kept-alive one, or no connect timeout
+    if (!socket.connecting || ms <= 0) return; // connected at once, or no connect timeout
     const timer = setTimeout(() => socket.destroy(connectTimeoutError(ms)), ms);
     const clear = () => clearTimeout(timer);
     socket.once('connect', clear);
