@@ -73,13 +73,43 @@ const REASONS: Record<string, string> = {
   ERR_UNEXPECTED_UPGRADE: 'invalid_response',
 };
 
+const CONNECT_TIMEOUT = Symbol('connect timeout');
+
 /** A new upstream connection that was not accepted in time (retryable, reason `timeout`). */
 export function connectTimeoutError(ms: number): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(
     `upstream did not accept a connection within ${ms}ms`,
   );
+  return markConnectTimeout(err);
+}
+
+/** err is a connect that timed out (undici's too): code ETIMEDOUT, and retried as such. */
+export function markConnectTimeout(err: NodeJS.ErrnoException): NodeJS.ErrnoException {
   err.code = 'ETIMEDOUT';
+  (err as { [CONNECT_TIMEOUT]?: true })[CONNECT_TIMEOUT] = true;
   return err;
+}
+
+/** Attempts a request without a body gets at connecting (connect timeouts), at most. */
+export const CONNECT_ATTEMPTS = 4;
+
+/**
+ * A connect that timed out sent nothing, so beyond the one retry of SPEC §5 it is
+ * tried again with a fresh connection (another container if there is one, else the
+ * same), up to CONNECT_ATTEMPTS in all and within upstreamTimeoutMs of the request's
+ * start: with one container left, an accept queue that overflowed for a moment
+ * would otherwise cost a 502. Returns whether to try again.
+ */
+export function againAfterConnectTimeout(
+  err: NodeJS.ErrnoException,
+  attempts: number,
+  elapsedMs: number,
+  connectTimeoutMs: number,
+  upstreamTimeoutMs: number,
+): boolean {
+  if (!(err as { [CONNECT_TIMEOUT]?: true })[CONNECT_TIMEOUT]) return false;
+  if (attempts >= CONNECT_ATTEMPTS) return false;
+  return upstreamTimeoutMs <= 0 || elapsedMs + connectTimeoutMs <= upstreamTimeoutMs;
 }
 
 /** The `reason` label of shipit_upstream_errors_total for a socket error code. */

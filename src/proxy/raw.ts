@@ -12,6 +12,7 @@ import {
   DASHBOARD_COOKIE,
   HOP_BY_HOP,
   RETRYABLE,
+  againAfterConnectTimeout,
   errorReason,
   isEmpty,
   type RequestLike,
@@ -23,6 +24,7 @@ export interface RawHost {
   readonly maxHeaderBytes: number;
   readonly maxBodyBytes: number;
   readonly upstreamTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   readonly accessLog: AccessLog | null;
   readonly log: Logger;
   readonly canColdStart: boolean;
@@ -356,6 +358,8 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
   private target: Target | null = null;
   private last: Target | null = null;
   private retried = false;
+  /** Connects that timed out so far (againAfterConnectTimeout). */
+  private connects = 0;
   private refused = false;
   private finished = false;
   private started = 0;
@@ -714,6 +718,15 @@ export class RawExchange implements RequestLike, ResponseLike, UpstreamUser {
       return this.complete();
     }
     if (failed && (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH')) failed.healthy = false; // passive check
+    const host = this.conn.host;
+    const { connectTimeoutMs: connectMs, upstreamTimeoutMs: upstreamMs } = host;
+    if (
+      !this.withBody &&
+      againAfterConnectTimeout(err, ++this.connects, this.ms(), connectMs, upstreamMs)
+    ) {
+      const next = host.chooseTarget(this, this, route, failed ?? undefined) ?? failed;
+      if (next?.available) return this.dispatch(next);
+    }
     if (!this.retried && RETRYABLE.has(code) && !this.withBody) {
       this.retried = true;
       const next = this.conn.host.chooseTarget(this, this, route, failed ?? undefined);

@@ -13,6 +13,7 @@ import {
   PIN_COOKIE,
   RETRYABLE,
   addCookie,
+  againAfterConnectTimeout,
   connectTimeoutError,
   cookie,
   errorReason,
@@ -20,6 +21,7 @@ import {
   hasBody,
   isAcceptance,
   isEmpty,
+  markConnectTimeout,
   send,
   setForwardHeaders,
   stickyKey,
@@ -149,6 +151,8 @@ interface RequestContext {
   route: ServiceRoute;
   target: Target | null;
   retried: boolean;
+  /** Connects that timed out so far (againAfterConnectTimeout). */
+  connects: number;
   timedOut: boolean;
   started: number;
   /** The last target the request went to (kept after an error, for the counters and the log). */
@@ -367,6 +371,7 @@ export class ProxyServer {
       maxHeaderBytes: opts.maxHeaderBytes ?? 16 * 1024,
       maxBodyBytes: opts.maxBodyBytes,
       upstreamTimeoutMs: opts.upstreamTimeoutMs,
+      connectTimeoutMs: this.connectTimeoutMs,
       accessLog: opts.accessLog,
       log: opts.log,
       canColdStart: opts.coldStart !== undefined,
@@ -746,6 +751,7 @@ export class ProxyServer {
       route,
       target: null,
       retried: false,
+      connects: 0,
       timedOut: false,
       started,
     };
@@ -889,7 +895,7 @@ export class ProxyServer {
     const code = err.code ?? '';
     if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') ctx.timedOut = true;
     else if (code === 'UND_ERR_CONNECT_TIMEOUT')
-      err.code = 'ETIMEDOUT'; // retried, as on the other paths
+      markConnectTimeout(err); // retried, as on the other paths
     else if (err.message === 'bad upgrade') err.code = 'ERR_UNEXPECTED_UPGRADE';
     else if (code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') err.code = 'ECONNRESET';
     else if (
@@ -946,6 +952,15 @@ export class ProxyServer {
       );
     const code = err.code ?? '';
     if (failed && (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH')) failed.healthy = false; // passive check
+    const elapsed = performance.now() - ctx.started;
+    const { connectTimeoutMs: connectMs, opts } = this;
+    if (
+      !hasBody(req) &&
+      againAfterConnectTimeout(err, ++ctx.connects, elapsed, connectMs, opts.upstreamTimeoutMs)
+    ) {
+      const next = this.chooseTarget(req, res, ctx.route, failed ?? undefined) ?? failed;
+      if (next?.available) return this.dispatch(req, res, ctx, next);
+    }
     if (!ctx.retried && !ctx.answered && RETRYABLE.has(code) && !hasBody(req)) {
       ctx.retried = true;
       const next = this.chooseTarget(req, res, ctx.route, failed ?? undefined);
