@@ -11,7 +11,7 @@ export interface WaitHealthyDeps {
 }
 
 /** While a container is still starting, probe this often rather than every interval. */
-const STARTUP_POLL_MS = 50;
+const STARTUP_POLL_MS = 200;
 /** While its probes fail, ask the runtime this often whether the container still runs. */
 const RUNNING_CHECK_MS = 1000;
 
